@@ -1,0 +1,1 @@
+"""Story-briefing Telegram bot: a pure story core and a thin Telegram shell."""
