@@ -1,0 +1,323 @@
+"""Typed, validated settings: a YAML file plus the environment (the token only from there).
+
+Lookup order for the file: ``--config PATH``, else ``$BOT_CONFIG``, else ``config/bot.yaml``
+if present, else the embedded defaults. Every problem is one :class:`ConfigError` naming the
+key path (``delivery.rate_per_second: must be a number > 0``); unknown keys are errors too,
+because a misspelt key silently falling back to a default is worse than a refusal.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import time
+from pathlib import Path
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
+
+import yaml
+
+from bot.errors import ConfigError
+
+__all__ = [
+    "DEFAULT_CONFIG_PATH",
+    "TOKEN_ENV",
+    "BriefingSettings",
+    "DatabaseSettings",
+    "DeliverySettings",
+    "Settings",
+    "StoriesSettings",
+    "TelegramSettings",
+    "bundled_story_folder",
+    "load_settings",
+    "parse_clock_time",
+    "parse_zone",
+    "read_token",
+]
+
+TOKEN_ENV = "TELEGRAM_BOT_TOKEN"
+CONFIG_ENV = "BOT_CONFIG"
+DEFAULT_CONFIG_PATH = Path("config/bot.yaml")
+DEFAULT_BASE_URL = "https://api.telegram.org/bot"
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///data/bot.sqlite3"
+_CLOCK = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+
+
+def bundled_story_folder() -> Path:
+    """The sample stories shipped inside the package (the default story folder)."""
+    return Path(__file__).resolve().parent / "samples"
+
+
+def parse_zone(name: str, key: str = "timezone") -> ZoneInfo:
+    """An IANA zone by exact name; a clear error naming ``key`` otherwise."""
+    try:
+        return ZoneInfo(name)
+    except (ValueError, OSError, KeyError) as exc:
+        raise ConfigError(key, f"unknown time zone {name!r} (use an IANA name such as "
+                               "'Europe/Berlin' or 'UTC')") from exc
+
+
+def parse_clock_time(text: str, key: str = "time") -> time:
+    """``HH:MM`` (24-hour) as a :class:`datetime.time`."""
+    match = _CLOCK.match(text.strip())
+    if not match:
+        raise ConfigError(key, f"expected a time like 08:00, got {text!r}")
+    return time(int(match.group(1)), int(match.group(2)))
+
+
+@dataclass(frozen=True, slots=True)
+class TelegramSettings:
+    base_url: str = DEFAULT_BASE_URL
+    admin_ids: frozenset[int] = frozenset()
+    commands_per_minute: int = 20
+
+
+@dataclass(frozen=True, slots=True)
+class StoriesSettings:
+    folder: Path = field(default_factory=bundled_story_folder)
+    timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
+    rescan_seconds: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseSettings:
+    url: str = DEFAULT_DATABASE_URL
+
+
+@dataclass(frozen=True, slots=True)
+class BriefingSettings:
+    default_time: time = time(8, 0)
+    default_timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
+    top_n: int = 8
+    send_when_empty: bool = False
+    catch_up_hours: float = 12.0
+
+
+@dataclass(frozen=True, slots=True)
+class DeliverySettings:
+    rate_per_second: float = 25.0
+    per_chat_per_second: float = 1.0
+    per_group_per_minute: int = 20
+    max_attempts: int = 5
+    backoff_seconds: float = 1.0
+    backoff_max_seconds: float = 60.0
+    resend_uncertain: bool = True
+    scan_seconds: float = 60.0
+    concurrency: int = 32
+    progress_interval_seconds: float = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    telegram: TelegramSettings = field(default_factory=TelegramSettings)
+    stories: StoriesSettings = field(default_factory=StoriesSettings)
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    briefing: BriefingSettings = field(default_factory=BriefingSettings)
+    delivery: DeliverySettings = field(default_factory=DeliverySettings)
+    log_level: str = "INFO"
+    source: Path | None = None
+
+
+T = TypeVar("T")
+
+
+class _Section:
+    """Reads one mapping of the YAML file, remembering which keys were used."""
+
+    def __init__(self, data: Any, path: str) -> None:
+        if data is None:
+            data = {}
+        if not isinstance(data, Mapping):
+            raise ConfigError(path or "<root>", "must be a mapping of keys to values")
+        self._data: Mapping[str, Any] = data
+        self._path = path
+        self._used: set[str] = set()
+
+    def key(self, name: str) -> str:
+        return f"{self._path}.{name}" if self._path else name
+
+    def get(self, name: str, default: T, convert: Callable[[Any, str], T]) -> T:
+        self._used.add(name)
+        if name not in self._data or self._data[name] is None:
+            return default
+        return convert(self._data[name], self.key(name))
+
+    def section(self, name: str) -> _Section:
+        self._used.add(name)
+        return _Section(self._data.get(name), self.key(name))
+
+    def finish(self) -> None:
+        unknown = sorted(str(k) for k in self._data if k not in self._used)
+        if unknown:
+            raise ConfigError(self.key(unknown[0]), "unknown key (check the spelling against "
+                                                    "config/bot.example.yaml)")
+
+
+def _string(value: Any, key: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(key, "must be a non-empty string")
+    return value.strip()
+
+
+def _number(minimum: float) -> Callable[[Any, str], float]:
+    def convert(value: Any, key: str) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= minimum:
+            raise ConfigError(key, f"must be a number > {minimum:g}")
+        return float(value)
+
+    return convert
+
+
+def _integer(minimum: int) -> Callable[[Any, str], int]:
+    def convert(value: Any, key: str) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise ConfigError(key, f"must be a whole number >= {minimum}")
+        return value
+
+    return convert
+
+
+def _boolean(value: Any, key: str) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(key, "must be true or false")
+    return value
+
+
+def _zone(value: Any, key: str) -> ZoneInfo:
+    return parse_zone(_string(value, key), key)
+
+
+def _clock(value: Any, key: str) -> time:
+    if not isinstance(value, str):
+        raise ConfigError(key, f"expected a quoted time like \"08:00\", got {value!r}")
+    return parse_clock_time(value, key)
+
+
+def _base_url(value: Any, key: str) -> str:
+    url = _string(value, key)
+    if not re.match(r"^https?://[^\s/]+(/\S*)?/bot$", url):
+        raise ConfigError(key, "must be an http(s) URL ending in /bot, e.g. "
+                               "https://api.telegram.org/bot")
+    return url
+
+
+def _admin_ids(value: Any, key: str) -> frozenset[int]:
+    if not isinstance(value, list) or not all(
+        isinstance(v, int) and not isinstance(v, bool) for v in value
+    ):
+        raise ConfigError(key, "must be a list of numeric Telegram user ids, e.g. [12345]")
+    return frozenset(value)
+
+
+def _folder(value: Any, key: str) -> Path:
+    return Path(_string(value, key)).expanduser()
+
+
+def _database_url(value: Any, key: str) -> str:
+    url = _string(value, key)
+    if not url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+        raise ConfigError(key, "must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
+    return url
+
+
+def _log_level(value: Any, key: str) -> str:
+    level = _string(value, key).upper()
+    if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+        raise ConfigError(key, "must be one of DEBUG, INFO, WARNING, ERROR")
+    return level
+
+
+def settings_from_mapping(data: Any, source: Path | None = None) -> Settings:
+    """Validate a parsed YAML document into :class:`Settings`."""
+    root = _Section(data, "")
+    d = Settings()
+
+    tg = root.section("telegram")
+    telegram = TelegramSettings(
+        base_url=tg.get("base_url", d.telegram.base_url, _base_url),
+        admin_ids=tg.get("admin_ids", d.telegram.admin_ids, _admin_ids),
+        commands_per_minute=tg.get("commands_per_minute", d.telegram.commands_per_minute,
+                                   _integer(1)),
+    )
+    tg.finish()
+
+    st = root.section("stories")
+    stories = StoriesSettings(
+        folder=st.get("folder", d.stories.folder, _folder),
+        timezone=st.get("timezone", d.stories.timezone, _zone),
+        rescan_seconds=st.get("rescan_seconds", d.stories.rescan_seconds, _number(0)),
+    )
+    st.finish()
+
+    db = root.section("database")
+    database = DatabaseSettings(url=db.get("url", d.database.url, _database_url))
+    db.finish()
+
+    br = root.section("briefing")
+    briefing = BriefingSettings(
+        default_time=br.get("default_time", d.briefing.default_time, _clock),
+        default_timezone=br.get("default_timezone", d.briefing.default_timezone, _zone),
+        top_n=br.get("top_n", d.briefing.top_n, _integer(1)),
+        send_when_empty=br.get("send_when_empty", d.briefing.send_when_empty, _boolean),
+        catch_up_hours=br.get("catch_up_hours", d.briefing.catch_up_hours, _number(0)),
+    )
+    br.finish()
+
+    dl = root.section("delivery")
+    dd = d.delivery
+    delivery = DeliverySettings(
+        rate_per_second=dl.get("rate_per_second", dd.rate_per_second, _number(0)),
+        per_chat_per_second=dl.get("per_chat_per_second", dd.per_chat_per_second, _number(0)),
+        per_group_per_minute=dl.get("per_group_per_minute", dd.per_group_per_minute,
+                                    _integer(1)),
+        max_attempts=dl.get("max_attempts", dd.max_attempts, _integer(1)),
+        backoff_seconds=dl.get("backoff_seconds", dd.backoff_seconds, _number(0)),
+        backoff_max_seconds=dl.get("backoff_max_seconds", dd.backoff_max_seconds, _number(0)),
+        resend_uncertain=dl.get("resend_uncertain", dd.resend_uncertain, _boolean),
+        scan_seconds=dl.get("scan_seconds", dd.scan_seconds, _number(0)),
+        concurrency=dl.get("concurrency", dd.concurrency, _integer(1)),
+        progress_interval_seconds=dl.get("progress_interval_seconds",
+                                         dd.progress_interval_seconds, _number(0)),
+    )
+    dl.finish()
+
+    log_level = root.get("log_level", d.log_level, _log_level)
+    root.finish()
+    return Settings(telegram=telegram, stories=stories, database=database, briefing=briefing,
+                    delivery=delivery, log_level=log_level, source=source)
+
+
+def resolve_config_path(explicit: Path | None) -> Path | None:
+    """Which file to read, by the documented lookup order (None: embedded defaults)."""
+    if explicit is not None:
+        return explicit
+    env = os.environ.get(CONFIG_ENV)
+    if env:
+        return Path(env)
+    return DEFAULT_CONFIG_PATH if DEFAULT_CONFIG_PATH.is_file() else None
+
+
+def load_settings(explicit: Path | None = None) -> Settings:
+    """Load and validate settings; raises :class:`ConfigError` with the key path."""
+    path = resolve_config_path(explicit)
+    if path is None:
+        return Settings()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError("--config", f"cannot read {path}: {exc.strerror or exc}") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(str(path), f"not valid YAML{where}") from exc
+    return settings_from_mapping(data, source=path)
+
+
+def read_token(environ: Mapping[str, str] | None = None) -> str | None:
+    """The bot token, only ever from ``TELEGRAM_BOT_TOKEN``."""
+    value = (environ if environ is not None else os.environ).get(TOKEN_ENV, "").strip()
+    return value or None
