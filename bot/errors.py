@@ -17,7 +17,7 @@ class ConfigError(BotError):
     """A setting is missing or invalid; the message names the key path."""
 
     def __init__(self, key: str, problem: str) -> None:
-        super().__init__(f"config: {key}: {problem}")
+        super().__init__(f"{key}: {problem}")
         self.key = key
         self.problem = problem
 

@@ -1,0 +1,174 @@
+"""The command line: ``run``, ``sandbox``, ``check``, ``export``, ``preview`` and operator tools.
+
+Exit codes: 0 success, 1 when stories were rejected (or a lookup found nothing), 2 for a
+usage or configuration error — always with one clear message, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TextIO
+from zoneinfo import ZoneInfo
+
+from bot.config import Settings, load_settings, parse_zone
+from bot.errors import BotError, UsageError
+from bot.stories.library import StoryLibrary
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_REJECTED, EXIT_USAGE = 0, 1, 2
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="run_bot.py",
+        description="A Telegram bot that delivers story briefings from a story folder.",
+    )
+    parser.add_argument("--config", type=Path, metavar="PATH",
+                        help="YAML settings (default: $BOT_CONFIG, else config/bot.yaml)")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    commands.add_parser("run", help="run the bot (long polling; the default command)")
+
+    sandbox = commands.add_parser(
+        "sandbox", help="run the bot against a local sandbox Telegram and chat with it")
+    sandbox.add_argument("--port", type=int, default=0,
+                         help="port for the sandbox Bot API server (default: any free port)")
+    sandbox.add_argument("--script", type=Path, metavar="FILE",
+                         help="read the chat lines from FILE and print the transcript")
+    sandbox.add_argument("--now", metavar="TIME", help="pretend the clock (ISO time)")
+
+    for name, text in (("check", "validate a story folder"),
+                       ("export", "print the parsed stories as JSON Lines")):
+        sub = commands.add_parser(name, help=text)
+        sub.add_argument("folder", nargs="?", type=Path, metavar="FOLDER",
+                         help="story folder (default: the configured or bundled one)")
+        sub.add_argument("--tz", metavar="ZONE", help="story time zone (IANA name)")
+
+    preview = commands.add_parser("preview", help="show the messages the bot would send")
+    preview.add_argument("what", choices=("latest", "story", "digest"))
+    preview.add_argument("ref", nargs="?", metavar="REF",
+                         help="for `story`: a number, id, key prefix or words")
+    preview.add_argument("--folder", type=Path, help="story folder")
+    preview.add_argument("--tz", metavar="ZONE", help="time zone of the stories and reader")
+    preview.add_argument("--now", metavar="TIME",
+                         help="pretend the clock (ISO time; default: newest story's update)")
+    preview.add_argument("--html", action="store_true", help="print the raw HTML parts")
+    return parser
+
+
+def _zone(args: argparse.Namespace, settings: Settings) -> ZoneInfo:
+    return parse_zone(args.tz, "--tz") if args.tz else settings.stories.timezone
+
+
+def _open_library(folder: Path | None, tz: ZoneInfo, settings: Settings) -> StoryLibrary:
+    library = StoryLibrary(folder or settings.stories.folder, tz)
+    library.rescan()
+    return library
+
+
+def _print_rejections(library: StoryLibrary, out: TextIO) -> None:
+    for error in library.rejections:
+        print(error, file=out)
+
+
+def _cmd_check(args: argparse.Namespace, settings: Settings) -> int:
+    library = _open_library(args.folder, _zone(args, settings), settings)
+    _print_rejections(library, sys.stdout)
+    print(f"{len(library.stories)} stories loaded, {len(library.rejections)} rejected")
+    return EXIT_REJECTED if library.rejections else EXIT_OK
+
+
+def _cmd_export(args: argparse.Namespace, settings: Settings) -> int:
+    library = _open_library(args.folder, _zone(args, settings), settings)
+    _print_rejections(library, sys.stderr)
+    out = sys.stdout
+    for story in library.stories:
+        out.write(json.dumps(story.to_json(), ensure_ascii=False) + "\n")
+    return EXIT_REJECTED if library.rejections else EXIT_OK
+
+
+def _parse_now(text: str, tz: ZoneInfo) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise UsageError(f"--now: expected an ISO time like 2025-03-31T08:00, got {text!r}"
+                         ) from exc
+    return moment if moment.tzinfo else moment.replace(tzinfo=tz)
+
+
+def _cmd_preview(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.render import render_digest, render_latest, render_story
+    from bot.sandbox.terminal import format_html_for_terminal
+
+    tz = _zone(args, settings)
+    library = _open_library(args.folder, tz, settings)
+    if not library.stories:
+        raise UsageError(f"no stories in {library.folder}")
+    if args.what == "latest":
+        parts = render_latest(library.stories[:5], tz)
+    elif args.what == "story":
+        if not args.ref:
+            raise UsageError("preview story needs REF, e.g. `preview story 1`")
+        lookup = library.find(args.ref)
+        if lookup.story is None:
+            found = ", ".join(f"{s.key[:8]} {s.title}" for s in lookup.matches[:10])
+            print(f"{len(lookup.matches)} stories match {args.ref!r}" +
+                  (f": {found}" if found else ""), file=sys.stderr)
+            return EXIT_REJECTED
+        parts = render_story(lookup.story, tz)
+    else:
+        now = _parse_now(args.now, tz) if args.now else library.stories[0].updated
+        since = now - timedelta(hours=24)
+        fresh = [s for s in library.stories if since < s.updated <= now]
+        parts = render_digest(fresh, tz, local_date=now.astimezone(tz).date(),
+                              top_n=settings.briefing.top_n)
+    for number, part in enumerate(parts, start=1):
+        if len(parts) > 1 or args.html:
+            print(f"--- message {number}/{len(parts)} ---")
+        print(part if args.html else format_html_for_terminal(part))
+    return EXIT_OK
+
+
+def _cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.telegram.runner import run_polling
+
+    return run_polling(settings)
+
+
+def _cmd_sandbox(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.sandbox.session import run_sandbox_session
+
+    return run_sandbox_session(settings, port=args.port, script=args.script, now=args.now)
+
+
+_COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
+    "run": _cmd_run,
+    "sandbox": _cmd_sandbox,
+    "check": _cmd_check,
+    "export": _cmd_export,
+    "preview": _cmd_preview,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    command = args.command or "run"
+    try:
+        settings = load_settings(args.config)
+        return _COMMANDS[command](args, settings)
+    except BotError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return EXIT_OK
+    except BrokenPipeError:  # `export | head`: the reader left; that is not an error
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the flush at exit
+        return EXIT_OK
