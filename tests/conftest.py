@@ -1,0 +1,22 @@
+"""Shared fixtures: the project's own copies of the sample story folders."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+FIXTURES = Path(__file__).parent / "fixtures"
+STORIES = FIXTURES / "stories"
+INVALID_STORIES = FIXTURES / "stories-invalid"
+
+
+@pytest.fixture
+def story_folder(tmp_path: Path) -> Path:
+    """A writable copy of the sample stories (without the expected results file)."""
+    folder = tmp_path / "stories"
+    folder.mkdir()
+    for source in STORIES.glob("*.txt"):
+        shutil.copy(source, folder / source.name)
+    return folder

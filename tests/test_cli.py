@@ -1,0 +1,75 @@
+"""The command-line contracts other tools rely on: output lines and exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+from tests.conftest import INVALID_STORIES, STORIES
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_check_lists_rejections_relative_to_the_folder(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check", str(INVALID_STORIES)]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    expected = (INVALID_STORIES / "expected-errors").read_text().splitlines()
+    assert [line.split(":")[:2] for line in lines[:-1]] == [
+        line.split(":")[:2] for line in expected]
+    assert lines[-1] == "1 stories loaded, 15 rejected"
+
+
+def test_check_on_the_bundled_samples_succeeds(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check"]) == 0
+    assert capsys.readouterr().out == "15 stories loaded, 0 rejected\n"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["check", "/no/such/folder"], "does not exist"),
+        (["check", "--tz", "Mars/Base"], "unknown time zone"),
+        (["export", "--tz", "nowhere"], "unknown time zone"),
+    ],
+)
+def test_usage_errors_exit_2_with_one_clear_line(
+        argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert "Traceback" not in err
+
+
+def test_export_prints_the_parsed_form_in_latest_order(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["export", str(STORIES)]) == 0
+    got = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    expected = [json.loads(line) for line in (STORIES / "expected.jsonl").read_text().splitlines()]
+    assert got == expected
+
+
+def test_export_in_another_zone_and_rejections_on_stderr(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["export", str(INVALID_STORIES), "--tz", "Europe/Berlin"]) == 1
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["updated"] == "2025-03-21T09:00:00+01:00"
+    assert "three-stamps.txt:3:" in captured.err
+
+
+def test_bad_config_value_names_the_key(tmp_path: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "bot.yaml"
+    config.write_text("delivery:\n  rate_per_second: -3\n")
+    assert main(["--config", str(config), "check"]) == 2
+    assert "delivery.rate_per_second" in capsys.readouterr().err
+
+
+def test_run_bot_script_is_the_entry_point() -> None:
+    done = subprocess.run([sys.executable, "run_bot.py", "check", str(STORIES)], cwd=ROOT,
+                          capture_output=True, text=True, check=False)
+    assert (done.returncode, done.stdout) == (0, "15 stories loaded, 0 rejected\n")
