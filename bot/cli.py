@@ -105,7 +105,7 @@ def _parse_now(text: str, tz: ZoneInfo) -> datetime:
 
 def _cmd_preview(args: argparse.Namespace, settings: Settings) -> int:
     from bot.render import render_digest, render_latest, render_story
-    from bot.sandbox.terminal import format_html_for_terminal
+    from bot.sandbox.terminal import format_html
 
     tz = _zone(args, settings)
     library = _open_library(args.folder, tz, settings)
@@ -132,7 +132,7 @@ def _cmd_preview(args: argparse.Namespace, settings: Settings) -> int:
     for number, part in enumerate(parts, start=1):
         if len(parts) > 1 or args.html:
             print(f"--- message {number}/{len(parts)} ---")
-        print(part if args.html else format_html_for_terminal(part))
+        print(part if args.html else format_html(part))
     return EXIT_OK
 
 

@@ -74,6 +74,7 @@ class _Index:
     stories: tuple[Story, ...] = ()
     by_key: dict[str, Story] = field(default_factory=dict)
     by_id: dict[str, Story] = field(default_factory=dict)
+    positions: dict[str, int] = field(default_factory=dict)
     rejections: tuple[StoryError, ...] = ()
 
 
@@ -195,6 +196,7 @@ class StoryLibrary:
         by_key = {story.key: story for story in stories}
         rejections.sort(key=lambda error: (error.path, error.line))
         self._index = _Index(stories, by_key, {story.id: story for story in stories},
+                             {story.key: n for n, story in enumerate(stories)},
                              tuple(rejections))
         for key in [key for key, story in old.by_key.items() if by_key.get(key) is not story]:
             self._search_cache.pop(key, None)
@@ -220,6 +222,10 @@ class StoryLibrary:
 
     def get(self, key: str) -> Story | None:
         return self._index.by_key.get(key)
+
+    def position_of(self, key: str) -> int | None:
+        """0-based place of ``key`` in latest order (for paging anchored on keys)."""
+        return self._index.positions.get(key)
 
     def find(self, reference: str) -> Lookup:
         """Resolve a reader's reference: position, id or key, key prefix, else words."""

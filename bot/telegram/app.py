@@ -1,0 +1,133 @@
+"""Application wiring: handlers, defaults, jobs and services in one place."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from telegram import LinkPreviewOptions, Update
+from telegram.constants import ParseMode
+from telegram.ext import (
+    Application,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    Defaults,
+    InlineQueryHandler,
+    MessageHandler,
+    TypeHandler,
+    filters,
+)
+
+from bot.config import Settings
+from bot.stories.library import StoryFolderError, StoryLibrary
+from bot.telegram import reader
+from bot.telegram.commands import menu
+from bot.telegram.context import BotApplication, BotContext, BotData, BotServices
+from bot.telegram.guards import on_error, throttle_gate
+from bot.telegram.inline import on_inline_query
+from bot.telegram.throttle import UserThrottle
+
+__all__ = ["build_application", "rescan_stories", "start_bot", "stop_bot"]
+
+log = logging.getLogger(__name__)
+
+# New messages only: an *edited* command must never run again.
+_NEW = filters.UpdateType.MESSAGE
+
+
+def _register_reader_handlers(app: BotApplication) -> None:
+    app.add_handler(TypeHandler(Update, throttle_gate), group=-1)
+    for name, callback in (("start", reader.on_start), ("help", reader.on_help),
+                           ("latest", reader.on_latest), ("story", reader.on_story),
+                           ("search", reader.on_search)):
+        app.add_handler(CommandHandler(name, callback, filters=_NEW))
+    app.add_handler(CallbackQueryHandler(reader.on_button, pattern=r"^[ols]:"))
+    app.add_handler(InlineQueryHandler(on_inline_query))
+
+
+def _register_fallbacks(app: BotApplication) -> None:
+    app.add_handler(MessageHandler(filters.COMMAND & _NEW, reader.on_unknown))
+    app.add_handler(MessageHandler(
+        filters.TEXT & ~filters.COMMAND & filters.ChatType.PRIVATE & _NEW, reader.on_text))
+    app.add_handler(CallbackQueryHandler(reader.on_button))  # anything else: stale button
+    app.add_error_handler(on_error)
+
+
+async def rescan_stories(services: BotServices) -> None:
+    """Rescan the folder off the event loop; each rejection is logged once."""
+    try:
+        report = await asyncio.to_thread(services.library.rescan)
+    except StoryFolderError as error:
+        log.error("story rescan failed: %s", error)
+        return
+    for rejection in report.rejected:
+        log.warning("story rejected %s", rejection)
+    if report.changed:
+        log.info("stories rescanned new=%d updated=%d removed=%d total=%d", len(report.new),
+                 len(report.updated), len(report.removed), len(services.library.stories))
+
+
+async def _rescan_job(context: BotContext) -> None:
+    await rescan_stories(context.services)
+
+
+def build_application(settings: Settings, token: str, *,
+                      library: StoryLibrary | None = None) -> BotApplication:
+    """The bot's Application with services installed; nothing runs until it is started."""
+    services = BotServices(
+        settings=settings,
+        library=library or StoryLibrary(settings.stories.folder, settings.stories.timezone),
+        throttle=UserThrottle(settings.telegram.commands_per_minute),
+    )
+
+    async def post_init(app: BotApplication) -> None:
+        services.bot_username = app.bot.username
+        await rescan_stories(services)
+        await app.bot.set_my_commands(menu())
+        assert app.job_queue is not None
+        app.job_queue.run_repeating(_rescan_job, interval=settings.stories.rescan_seconds,
+                                    first=settings.stories.rescan_seconds, name="rescan")
+
+    defaults = Defaults(parse_mode=ParseMode.HTML,
+                        link_preview_options=LinkPreviewOptions(is_disabled=True),
+                        tzinfo=settings.briefing.default_timezone)
+    context_types: ContextTypes[BotContext, dict[Any, Any], dict[Any, Any], BotData] = (
+        ContextTypes(context=BotContext, bot_data=BotData))
+    app: BotApplication = (
+        Application.builder()
+        .token(token)
+        .base_url(settings.telegram.base_url)
+        .defaults(defaults)
+        .context_types(context_types)
+        .concurrent_updates(64)
+        .post_init(post_init)
+        .build()
+    )
+    app.bot_data.services = services
+    _register_reader_handlers(app)
+    _register_fallbacks(app)
+    return app
+
+
+async def start_bot(app: BotApplication, *, poll_timeout: float = 10.0) -> None:
+    """Initialise, run ``post_init``, start handlers and long polling (what
+    ``run_polling`` does, for callers that own the event loop: the sandbox and tests)."""
+    await app.initialize()
+    if app.post_init is not None:
+        await app.post_init(app)
+    await app.start()
+    assert app.updater is not None
+    await app.updater.start_polling(timeout=int(poll_timeout), allowed_updates=Update.ALL_TYPES)
+
+
+async def stop_bot(app: BotApplication) -> None:
+    assert app.updater is not None
+    if app.updater.running:
+        await app.updater.stop()
+    if app.running:
+        await app.stop()
+    if app.post_shutdown is not None:
+        await app.post_shutdown(app)
+    await app.shutdown()

@@ -1,0 +1,52 @@
+"""Cross-cutting handlers: per-user throttling before everything, one apology on errors."""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import Update
+from telegram.ext import ApplicationHandlerStop
+
+from bot.telegram.context import BotContext
+from bot.telegram.throttle import ThrottleVerdict
+
+__all__ = ["APOLOGY", "on_error", "throttle_gate"]
+
+log = logging.getLogger(__name__)
+
+APOLOGY = "Sorry, something went wrong on my side. Please try again in a moment."
+SLOW_DOWN = "You're sending commands faster than I can answer. Please wait a minute."
+
+
+async def throttle_gate(update: Update, context: BotContext) -> None:
+    """Runs first (group -1): a user over the limit gets one notice, then silence."""
+    user = update.effective_user
+    if user is None or update.inline_query is not None:
+        return
+    verdict = context.services.throttle.check(user.id)
+    if verdict is ThrottleVerdict.ALLOW:
+        return
+    if verdict is ThrottleVerdict.NOTIFY:
+        log.info("throttled user=%s", user.id)
+        if update.callback_query is not None:
+            await update.callback_query.answer(SLOW_DOWN)
+        elif update.effective_message is not None:
+            await update.effective_message.reply_text(SLOW_DOWN)
+    raise ApplicationHandlerStop
+
+
+async def on_error(update: object, context: BotContext) -> None:
+    """Log the failure (the token is redacted by the log filter) and apologise once."""
+    chat_id = update.effective_chat.id if isinstance(update, Update) and \
+        update.effective_chat else None
+    log.error("handler failed update=%s chat=%s", getattr(update, "update_id", None), chat_id,
+              exc_info=context.error)
+    if not isinstance(update, Update):
+        return
+    try:
+        if update.callback_query is not None:
+            await update.callback_query.answer(APOLOGY)
+        elif update.effective_message is not None:
+            await update.effective_message.reply_text(APOLOGY, do_quote=False)
+    except Exception:  # the apology itself failed (e.g. Telegram unreachable)
+        log.warning("could not send the apology chat=%s", chat_id)

@@ -1,0 +1,47 @@
+"""Inline mode: ``@bot words`` offers matching story cards to share in any chat."""
+
+from __future__ import annotations
+
+from telegram import (
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    InlineQueryResultArticle,
+    InputTextMessageContent,
+    Update,
+)
+
+from bot.render import render_card
+from bot.telegram.context import BotContext
+from bot.telegram.keyboards import deep_link
+
+__all__ = ["INLINE_PAGE", "on_inline_query"]
+
+INLINE_PAGE = 50  # Telegram's maximum results per answer
+_DESCRIPTION = 120
+
+
+async def on_inline_query(update: Update, context: BotContext) -> None:
+    query = update.inline_query
+    if query is None:
+        return
+    services = context.services
+    words = query.query.strip()
+    stories = services.library.search(words) if words else services.library.stories
+    start = int(query.offset) if query.offset.isdecimal() else 0
+    page = stories[start:start + INLINE_PAGE]
+    zone = services.reader_zone()
+    results = [
+        InlineQueryResultArticle(
+            id=story.key,
+            title=story.title[:200],
+            description=(story.highlights[0] if story.highlights else story.story[0])[
+                :_DESCRIPTION],
+            input_message_content=InputTextMessageContent(render_card(story, zone)),
+            reply_markup=InlineKeyboardMarkup([[InlineKeyboardButton(
+                "Open the full story", url=deep_link(services.bot_username, story))]]),
+        )
+        for story in page
+    ]
+    more = start + INLINE_PAGE < len(stories)
+    await query.answer(results, next_offset=str(start + INLINE_PAGE) if more else "",
+                       cache_time=30, is_personal=False)

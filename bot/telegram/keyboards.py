@@ -1,0 +1,60 @@
+"""Inline keyboards: open buttons per story and paging rows."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+
+from bot.stories.model import Story
+from bot.telegram.callbacks import LatestPage, OpenStory, SearchPage
+
+__all__ = ["deep_link", "latest_keyboard", "open_keyboard", "search_keyboard"]
+
+_PER_ROW = 5
+
+
+def _open_rows(stories: Sequence[Story], first_number: int) -> list[list[InlineKeyboardButton]]:
+    buttons = [InlineKeyboardButton(f"📖 {n}", callback_data=OpenStory(s.key).encode())
+               for n, s in enumerate(stories, start=first_number)]
+    return [buttons[i:i + _PER_ROW] for i in range(0, len(buttons), _PER_ROW)]
+
+
+def open_keyboard(stories: Sequence[Story], first_number: int = 1) -> InlineKeyboardMarkup:
+    """One numbered button per story, opening it in full."""
+    return InlineKeyboardMarkup(_open_rows(stories, first_number))
+
+
+def latest_keyboard(page: Sequence[Story], first_number: int, size: int, *, has_newer: bool,
+                    has_older: bool) -> InlineKeyboardMarkup:
+    rows = _open_rows(page, first_number)
+    nav = []
+    if has_newer and page:
+        nav.append(InlineKeyboardButton(
+            "‹ Newer", callback_data=LatestPage(size, "n", page[0].key).encode()))
+    if has_older and page:
+        nav.append(InlineKeyboardButton(
+            "Older ›", callback_data=LatestPage(size, "o", page[-1].key).encode()))
+    if nav:
+        rows.append(nav)
+    return InlineKeyboardMarkup(rows)
+
+
+def search_keyboard(page: Sequence[Story], first_number: int, session: str, page_number: int,
+                    *, has_more: bool) -> InlineKeyboardMarkup:
+    rows = _open_rows(page, first_number)
+    nav = []
+    if page_number > 0:
+        nav.append(InlineKeyboardButton(
+            "‹ Previous", callback_data=SearchPage(session, page_number - 1).encode()))
+    if has_more:
+        nav.append(InlineKeyboardButton(
+            "Next ›", callback_data=SearchPage(session, page_number + 1).encode()))
+    if nav:
+        rows.append(nav)
+    return InlineKeyboardMarkup(rows)
+
+
+def deep_link(bot_username: str, story: Story) -> str:
+    """``t.me`` link whose ``/start`` payload (``story_<key>``) opens the story."""
+    return f"https://t.me/{bot_username}?start=story_{story.key}"

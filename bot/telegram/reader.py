@@ -1,0 +1,241 @@
+"""Reader handlers: /start, /help, /latest, /story, /search, plain-text search, buttons.
+
+Thin on purpose: parse the arguments, ask the story library, render, reply. Replies use
+``Message.reply_text``, which keeps forum-topic replies in their topic.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from html import escape
+
+from telegram import InlineKeyboardMarkup, Message, Update
+from telegram.error import BadRequest
+
+from bot.render import render_story
+from bot.render.headlines import render_headlines, render_latest_page
+from bot.stories.model import Story
+from bot.telegram.callbacks import LatestPage, OpenStory, SearchPage, parse_callback
+from bot.telegram.commands import help_text, usage
+from bot.telegram.context import BotContext
+from bot.telegram.keyboards import latest_keyboard, open_keyboard, search_keyboard
+
+__all__ = [
+    "on_button",
+    "on_help",
+    "on_latest",
+    "on_search",
+    "on_start",
+    "on_story",
+    "on_text",
+    "on_unknown",
+]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_LATEST = 5
+MAX_LATEST = 20
+SEARCH_PAGE = 5
+MAX_CHOICES = 10
+_ECHO = 60  # characters of a reader's input quoted back
+
+WELCOME = (
+    "👋 <b>Story briefings</b>\n"
+    "I bring you the newsroom's stories: the latest highlights, any story in full, search, "
+    "and a daily briefing at the time you choose.\n\n"
+    "Try /latest, /subscribe for a daily briefing, or /help for everything I can do."
+)
+
+
+def _quoted(text: str) -> str:
+    text = " ".join(text.split())
+    return escape(text if len(text) <= _ECHO else text[: _ECHO - 1] + "…")
+
+
+async def _send_story(message: Message, story: Story, context: BotContext) -> None:
+    for part in render_story(story, context.services.reader_zone()):
+        await message.reply_text(part, do_quote=False)
+
+
+def _latest_page(context: BotContext, start: int, size: int) -> tuple[str, InlineKeyboardMarkup]:
+    stories = context.services.library.stories
+    page = stories[start:start + size]
+    total = len(stories)
+    footer = f"{start + 1}–{start + len(page)} of {total}" if total > size else ""
+    text = render_latest_page(page, context.services.reader_zone(), header="📰 Latest stories",
+                              first_number=start + 1, footer=footer)
+    keyboard = latest_keyboard(page, start + 1, size, has_newer=start > 0,
+                               has_older=start + size < total)
+    return text, keyboard
+
+
+def _search_page(context: BotContext, query: str, session: str,
+                 page_number: int) -> tuple[str, InlineKeyboardMarkup] | None:
+    results = context.services.library.search(query)
+    if not results:
+        return None
+    pages = (len(results) + SEARCH_PAGE - 1) // SEARCH_PAGE
+    page_number = min(page_number, pages - 1)
+    start = page_number * SEARCH_PAGE
+    page = results[start:start + SEARCH_PAGE]
+    footer = f"Page {page_number + 1} of {pages}" if pages > 1 else ""
+    text = render_headlines(page, context.services.reader_zone(),
+                            header=f"🔎 {len(results)} found for “{' '.join(query.split())}”"[:200],
+                            first_number=start + 1, footer=footer)
+    keyboard = search_keyboard(page, start + 1, session, page_number,
+                               has_more=page_number + 1 < pages)
+    return text, keyboard
+
+
+async def on_start(update: Update, context: BotContext) -> None:
+    message = update.effective_message
+    if message is None:
+        return
+    payload = context.args[0] if context.args else ""
+    if payload.startswith("story_"):
+        story = context.services.library.get(payload.removeprefix("story_").lower())
+        if story is not None:
+            await _send_story(message, story, context)
+            return
+        await message.reply_text("That story is no longer available. Here is what I can do:")
+    await message.reply_text(WELCOME)
+
+
+async def on_help(update: Update, context: BotContext) -> None:
+    if update.effective_message:
+        await update.effective_message.reply_text(help_text(context.services.bot_username))
+
+
+async def on_latest(update: Update, context: BotContext) -> None:
+    message = update.effective_message
+    if message is None:
+        return
+    size = DEFAULT_LATEST
+    if context.args:
+        if len(context.args) > 1 or not context.args[0].isdecimal() or not (
+                1 <= int(context.args[0]) <= MAX_LATEST):
+            await message.reply_text(f"Please give a number from 1 to {MAX_LATEST}.\n"
+                                     + usage("latest"))
+            return
+        size = int(context.args[0])
+    if not context.services.library.stories:
+        await message.reply_text("No stories yet — please check back soon.")
+        return
+    text, keyboard = _latest_page(context, 0, size)
+    await message.reply_text(text, reply_markup=keyboard)
+
+
+async def _reply_choices(message: Message, context: BotContext, matches: Sequence[Story],
+                         header: str) -> None:
+    shown = matches[:MAX_CHOICES]
+    more = len(matches) - len(shown)
+    text = render_headlines(shown, context.services.reader_zone(), header=header,
+                            footer=f"and {more} more — try more words" if more else "")
+    await message.reply_text(text, reply_markup=open_keyboard(shown))
+
+
+async def on_story(update: Update, context: BotContext) -> None:
+    message = update.effective_message
+    if message is None:
+        return
+    reference = " ".join(context.args or ())
+    if not reference:
+        await message.reply_text(usage("story"))
+        return
+    lookup = context.services.library.find(reference)
+    if lookup.story is not None:
+        await _send_story(message, lookup.story, context)
+    elif lookup.matches:
+        await _reply_choices(message, context, lookup.matches,
+                             f"{len(lookup.matches)} stories match “{_quoted(reference)}” — "
+                             "pick one:")
+    elif lookup.kind == "position":
+        await message.reply_text(
+            f"There is no story number {escape(reference)}; there are "
+            f"{len(context.services.library.stories)}. /latest shows the newest ones.")
+    else:
+        await message.reply_text(f"No story matches “{_quoted(reference)}”. "
+                                 "/latest shows the newest stories.")
+
+
+async def _search(message: Message, context: BotContext, query: str) -> None:
+    session = context.services.searches.remember(query)
+    page = _search_page(context, query, session, 0)
+    if page is None:
+        await message.reply_text(f"No stories match “{_quoted(query)}”. Try fewer words, "
+                                 "or /latest for the newest stories.")
+        return
+    text, keyboard = page
+    await message.reply_text(text, reply_markup=keyboard)
+
+
+async def on_search(update: Update, context: BotContext) -> None:
+    message = update.effective_message
+    if message is None:
+        return
+    query = " ".join(context.args or ())
+    if not query.strip():
+        await message.reply_text(usage("search"))
+        return
+    await _search(message, context, query)
+
+
+async def on_text(update: Update, context: BotContext) -> None:
+    """Plain text in a private chat is a search."""
+    message = update.effective_message
+    if message is None or not message.text:
+        return
+    await _search(message, context, message.text)
+
+
+async def on_unknown(update: Update, context: BotContext) -> None:
+    if update.effective_message:
+        await update.effective_message.reply_text(
+            "I don't know that command. /help lists what I can do.")
+
+
+async def _edit(message: Message, text: str, keyboard: InlineKeyboardMarkup) -> None:
+    try:
+        await message.edit_text(text, reply_markup=keyboard)
+    except BadRequest as error:
+        if "not modified" not in error.message:
+            raise
+
+
+async def on_button(update: Update, context: BotContext) -> None:
+    """Buttons of story lists: open a story, page /latest or search results."""
+    query = update.callback_query
+    if query is None:
+        return
+    action = parse_callback(query.data)
+    message = query.message if isinstance(query.message, Message) else None
+    if action is None or message is None:
+        await query.answer("This button no longer works. Try /latest.")
+        return
+    library = context.services.library
+    if isinstance(action, OpenStory):
+        story = library.get(action.key)
+        if story is None:
+            await query.answer("That story is no longer available. Try /latest.")
+            return
+        await query.answer()
+        await _send_story(message, story, context)
+    elif isinstance(action, LatestPage):
+        anchor = library.position_of(action.anchor)
+        if anchor is None:
+            await query.answer("That list changed — here are the latest stories.")
+            start = 0
+        else:
+            await query.answer()
+            start = anchor + 1 if action.direction == "o" else max(0, anchor - action.size)
+        text, keyboard = _latest_page(context, start, action.size)
+        await _edit(message, text, keyboard)
+    elif isinstance(action, SearchPage):
+        search = context.services.searches.recall(action.session)
+        page = _search_page(context, search, action.session, action.page) if search else None
+        if page is None:
+            await query.answer("This search has expired — please search again.")
+            return
+        await query.answer()
+        await _edit(message, *page)
