@@ -32,8 +32,9 @@ def sandbox_settings(settings: Settings, base_url: str, database_folder: Path) -
     return replace(
         settings,
         telegram=replace(settings.telegram, base_url=base_url),
-        database=replace(settings.database,
-                         url=f"sqlite+aiosqlite:///{database_folder / 'sandbox.sqlite3'}"),
+        database=replace(
+            settings.database, url=f"sqlite+aiosqlite:///{database_folder / 'sandbox.sqlite3'}"
+        ),
     )
 
 
@@ -43,33 +44,40 @@ def _parse_now(text: str | None) -> datetime | None:
     try:
         moment = datetime.fromisoformat(text)
     except ValueError as exc:
-        raise UsageError(f"--now: expected an ISO time like 2025-03-31T08:00+00:00, got "
-                         f"{text!r}") from exc
+        raise UsageError(
+            f"--now: expected an ISO time like 2025-03-31T08:00+00:00, got {text!r}"
+        ) from exc
     if moment.tzinfo is None:
         raise UsageError("--now: give a time zone offset, e.g. 2025-03-31T08:00+00:00")
     return moment
 
 
-async def _session(settings: Settings, port: int, script: Path | None,
-                   now: datetime | None) -> None:
+async def _session(
+    settings: Settings, port: int, script: Path | None, now: datetime | None
+) -> None:
     lines = lines_from_file(script) if script else stdin_lines()
     with tempfile.TemporaryDirectory(prefix="story-bot-sandbox-") as scratch:
         async with SandboxServer(SandboxOptions(port=port, now=now)) as server:
-            print(f"sandbox: Bot API server at {server.base_url} "
-                  f"(user API under {server.url}/sandbox); type /help, :quit to leave",
-                  file=sys.stderr)
-            app = build_application(sandbox_settings(settings, server.base_url, Path(scratch)),
-                                    SANDBOX_TOKEN)
+            print(
+                f"sandbox: Bot API server at {server.base_url} "
+                f"(user API under {server.url}/sandbox); type /help, :quit to leave",
+                file=sys.stderr,
+            )
+            app = build_application(
+                sandbox_settings(settings, server.base_url, Path(scratch)), SANDBOX_TOKEN
+            )
             await start_bot(app, poll_timeout=1)
             try:
-                await run_chat(server, lines, sys.stdout,
-                               ansi=script is None and sys.stdout.isatty())
+                await run_chat(
+                    server, lines, sys.stdout, ansi=script is None and sys.stdout.isatty()
+                )
             finally:
                 await stop_bot(app)
 
 
-def run_sandbox_session(settings: Settings, *, port: int, script: Path | None,
-                        now: str | None) -> int:
+def run_sandbox_session(
+    settings: Settings, *, port: int, script: Path | None, now: str | None
+) -> int:
     if script is not None and not script.is_file():
         raise UsageError(f"--script: {script} is not a readable file")
     configure_logging("WARNING" if settings.log_level != "DEBUG" else "DEBUG", SANDBOX_TOKEN)
