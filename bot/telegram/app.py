@@ -60,7 +60,7 @@ async def rescan_stories(services: BotServices) -> None:
     try:
         report = await asyncio.to_thread(services.library.rescan)
     except StoryFolderError as error:
-        log.error("story rescan failed: %s", error)
+        log.warning("story rescan failed: %s", error)
         return
     for rejection in report.rejected:
         log.warning("story rejected %s", rejection)

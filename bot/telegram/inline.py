@@ -43,5 +43,5 @@ async def on_inline_query(update: Update, context: BotContext) -> None:
         for story in page
     ]
     more = start + INLINE_PAGE < len(stories)
-    await query.answer(results, next_offset=str(start + INLINE_PAGE) if more else "",
+    await query.answer(results, next_offset=str(start + INLINE_PAGE) if more else None,
                        cache_time=30, is_personal=False)

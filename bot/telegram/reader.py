@@ -190,9 +190,16 @@ async def on_text(update: Update, context: BotContext) -> None:
 
 
 async def on_unknown(update: Update, context: BotContext) -> None:
-    if update.effective_message:
-        await update.effective_message.reply_text(
-            "I don't know that command. /help lists what I can do.")
+    """A hint for commands meant for this bot; other bots' commands in groups are theirs."""
+    message = update.effective_message
+    if message is None or not message.text:
+        return
+    command = message.text.split(maxsplit=1)[0]
+    _, _, addressee = command.partition("@")
+    ours = addressee.lower() == context.services.bot_username.lower()
+    if (addressee and not ours) or (message.chat.type != "private" and not ours):
+        return
+    await message.reply_text("I don't know that command. /help lists what I can do.")
 
 
 async def _edit(message: Message, text: str, keyboard: InlineKeyboardMarkup) -> None:
