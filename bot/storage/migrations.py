@@ -1,0 +1,119 @@
+"""Ordered, numbered schema steps that upgrade a database in place at start-up.
+
+Why not Alembic: the schema is small and the bot must upgrade itself unattended on start;
+a list of numbered steps, each run once inside a transaction together with the version
+bump, is enough and has no extra moving parts. A step must keep existing rows (add
+columns with defaults, create tables, copy data) — never drop user data.
+
+Adding version 2 (e.g. a ``broadcasts`` table): add the table to
+:func:`bot.storage.schema.build_metadata`, raise ``SCHEMA_VERSION`` to 2 and append
+``Migration(2, "broadcasts", _v2)`` where ``_v2`` runs ``md.tables["broadcasts"].create(conn)``.
+If a later version *changes* a table that version 1 created, freeze version 1's definition
+inside ``_v1`` first, so a fresh database still walks through the same steps.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, MetaData, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.errors import StorageError
+from bot.storage.schema import SCHEMA_VERSION, build_metadata
+
+__all__ = ["MIGRATIONS", "Migration", "current_version", "upgrade"]
+
+_LOG = logging.getLogger(__name__)
+# Arbitrary constant: serialises concurrent start-ups on PostgreSQL.
+_ADVISORY_LOCK_KEY = 7_244_019_913
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    """One schema step: ``apply`` runs inside the upgrade transaction."""
+
+    version: int
+    description: str
+    apply: Callable[[Connection], None]
+
+
+def _v1(conn: Connection) -> None:
+    md = build_metadata()
+    names = ["subscriptions", "payloads", "deliveries", "known_stories"]
+    md.create_all(conn, tables=[md.tables[n] for n in names], checkfirst=True)
+
+
+MIGRATIONS: tuple[Migration, ...] = (Migration(1, "subscriptions, ledger, payloads", _v1),)
+
+
+def _check_steps(steps: Sequence[Migration]) -> int:
+    versions = [s.version for s in steps]
+    if versions != list(range(1, len(versions) + 1)):
+        raise StorageError(f"migration steps must be numbered 1..n in order, got {versions}")
+    return len(versions)
+
+
+async def current_version(engine: AsyncEngine) -> int:
+    """The version recorded in the database (0 for an empty database)."""
+    md = build_metadata()
+    table = md.tables["schema_version"]
+    async with engine.connect() as conn:
+        exists = await conn.run_sync(lambda c: c.dialect.has_table(c, "schema_version"))
+        if not exists:
+            return 0
+        value = (await conn.execute(select(table.c.version))).scalar()
+        return int(value or 0)
+
+
+async def upgrade(
+    engine: AsyncEngine,
+    now: datetime,
+    steps: Sequence[Migration] = MIGRATIONS,
+    metadata: MetaData | None = None,
+) -> int:
+    """Bring the database to the newest known version; return that version.
+
+    Each step and its version bump commit together, so a crash mid-upgrade leaves the
+    database at the last completed version and the next start continues from there.
+    A database newer than this code is refused: running old code on it could corrupt it.
+    """
+    newest = _check_steps(steps)
+    if steps is MIGRATIONS and newest != SCHEMA_VERSION:  # pragma: no cover - dev guard
+        raise StorageError(f"SCHEMA_VERSION {SCHEMA_VERSION} has no migration step")
+    md = metadata or build_metadata()
+    table = md.tables["schema_version"]
+    version = 0
+    while True:
+        async with engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                await conn.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADVISORY_LOCK_KEY}
+                )
+            await conn.run_sync(lambda c: table.create(c, checkfirst=True))
+            row = (await conn.execute(select(table.c.version).where(table.c.id == 1))).first()
+            version = int(row[0]) if row else 0
+            if version > newest:
+                raise StorageError(
+                    f"the database schema is version {version}, newer than this bot "
+                    f"understands ({newest}); upgrade the bot or use another database"
+                )
+            if version == newest:
+                return version
+            step = steps[version]
+            _LOG.info("upgrading database schema to version %d: %s", step.version,
+                      step.description)
+            await conn.run_sync(step.apply)
+            if row is None:
+                await conn.execute(
+                    table.insert().values(id=1, version=step.version, updated_at=now)
+                )
+            else:
+                await conn.execute(
+                    table.update()
+                    .where(table.c.id == 1)
+                    .values(version=step.version, updated_at=now)
+                )

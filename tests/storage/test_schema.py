@@ -1,0 +1,147 @@
+"""Opening, versioning and upgrading the schema in place; datetime round-trips."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time, timedelta, timezone
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import Column, Connection, Integer, MetaData, String, Table, select, text, update
+
+from bot.errors import StorageError
+from bot.storage import MIGRATIONS, Database, Destination, Migration, SubscriptionStore
+from bot.storage.migrations import current_version
+
+Clock = Any
+OpenDb = Any
+
+
+async def test_fresh_database_is_current_version(db: Database) -> None:
+    assert await current_version(db.engine) == 1
+    async with db.engine.connect() as conn:
+        names = await conn.run_sync(lambda c: set(c.dialect.get_table_names(c)))
+    assert {"subscriptions", "deliveries", "payloads", "known_stories",
+            "schema_version"} <= names
+
+
+async def test_reopen_is_idempotent(open_db: OpenDb, clock: Clock) -> None:
+    first = await open_db()
+    store = SubscriptionStore(first)
+    await store.subscribe(Destination(1), "private", time(8), ZoneInfo("UTC"), clock())
+    await first.close()
+    second = await open_db()
+    assert await current_version(second.engine) == 1
+    assert await SubscriptionStore(second).get(Destination(1)) is not None
+
+
+async def test_newer_database_is_refused_clearly(open_db: OpenDb) -> None:
+    db = await open_db()
+    table = db.tables.schema_version
+    async with db.engine.begin() as conn:
+        await conn.execute(update(table).values(version=99))
+    with pytest.raises(StorageError, match=r"version 99, newer than this bot understands \(1\)"):
+        await open_db()
+
+
+async def test_upgrade_keeps_subscribers_and_runs_each_step_once(
+    open_db: OpenDb, clock: Clock
+) -> None:
+    db = await open_db()
+    sub = await SubscriptionStore(db).subscribe(
+        Destination(42, 7), "supergroup", time(7, 15), ZoneInfo("Europe/Berlin"), clock()
+    )
+    runs: list[int] = []
+
+    def v2(conn: Connection) -> None:
+        runs.append(2)
+        conn.execute(text("ALTER TABLE subscriptions ADD COLUMN language VARCHAR(8) "
+                          "DEFAULT 'en' NOT NULL"))
+        md = MetaData()
+        Table("broadcasts", md, Column("id", Integer, primary_key=True),
+              Column("title", String(100)))
+        md.create_all(conn)
+
+    steps = (*MIGRATIONS, Migration(2, "language and broadcasts", v2))
+    upgraded = await open_db(migrations=steps)
+    again = await open_db(migrations=steps)
+    assert runs == [2]
+    assert await current_version(again.engine) == 2
+    kept = await SubscriptionStore(upgraded).get(Destination(42, 7))
+    assert kept is not None
+    assert (kept.id, kept.delivery_time, kept.timezone) == (sub.id, time(7, 15),
+                                                             ZoneInfo("Europe/Berlin"))
+    async with upgraded.engine.connect() as conn:
+        language = (await conn.execute(text("SELECT language FROM subscriptions"))).scalar()
+    assert language == "en"
+    # the old code (knowing only version 1) now refuses the upgraded database
+    with pytest.raises(StorageError, match="newer than this bot"):
+        await open_db()
+
+
+async def test_broken_step_leaves_previous_version(open_db: OpenDb) -> None:
+    await open_db()
+
+    def broken(conn: Connection) -> None:
+        conn.execute(text("CREATE TABLE half_done (id INTEGER)"))
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        await open_db(migrations=(*MIGRATIONS, Migration(2, "broken", broken)))
+    db = await open_db()
+    assert await current_version(db.engine) == 1
+    async with db.engine.connect() as conn:
+        names = await conn.run_sync(lambda c: set(c.dialect.get_table_names(c)))
+    assert "half_done" not in names
+
+
+async def test_misnumbered_steps_are_refused(open_db: OpenDb) -> None:
+    with pytest.raises(StorageError, match=r"numbered 1\.\.n"):
+        await open_db(migrations=(Migration(2, "x", lambda c: None),))
+
+
+async def test_datetimes_round_trip_as_aware_utc(db: Database, clock: Clock) -> None:
+    berlin_time = datetime(2025, 3, 30, 3, 30, 0, 123456, tzinfo=ZoneInfo("Europe/Berlin"))
+    store = SubscriptionStore(db)
+    await store.subscribe(Destination(5), "private", time(8), ZoneInfo("UTC"), berlin_time)
+    t = db.tables.subscriptions
+    async with db.engine.connect() as conn:
+        created = (await conn.execute(select(t.c.created_at))).scalar_one()
+        later = (await conn.execute(
+            select(t.c.id).where(t.c.created_at < berlin_time + timedelta(microseconds=1))
+        )).all()
+    assert created == berlin_time
+    assert created.tzinfo is UTC
+    assert created.microsecond == 123456
+    assert len(later) == 1
+    other_offset = datetime(2025, 3, 30, 1, 30, 0, 123456, tzinfo=timezone(timedelta(hours=0)))
+    assert created == other_offset
+
+
+async def test_naive_datetimes_are_refused(db: Database) -> None:
+    store = SubscriptionStore(db)
+    with pytest.raises(Exception, match=r"naive datetime|timezone-aware"):
+        await store.subscribe(Destination(5), "private", time(8), ZoneInfo("UTC"),
+                              datetime(2025, 1, 1))  # noqa: DTZ001
+
+
+async def test_sqlite_creates_parent_folder_and_uses_wal(tmp_path: Path) -> None:
+    path = tmp_path / "deep" / "er" / "bot.sqlite3"
+    db = await Database.open(f"sqlite+aiosqlite:///{path}")
+    try:
+        assert path.exists()
+        async with db.engine.connect() as conn:
+            mode = (await conn.execute(text("PRAGMA journal_mode"))).scalar()
+            timeout = (await conn.execute(text("PRAGMA busy_timeout"))).scalar()
+        assert mode == "wal"
+        assert timeout and int(timeout) >= 1000
+    finally:
+        await db.close()
+
+
+async def test_unsupported_url_is_a_storage_error() -> None:
+    with pytest.raises(StorageError, match="unsupported database"):
+        await Database.open("mysql+aiomysql://nobody@localhost/x")
+    with pytest.raises(StorageError, match="invalid database URL"):
+        await Database.open("not a url")
