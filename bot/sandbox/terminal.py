@@ -82,7 +82,8 @@ def format_html(source: str, *, ansi: bool = False) -> str:
             if closing:
                 quote_depth = max(0, quote_depth - 1)
             else:
-                at_line_start = not parts or "".join(parts).endswith("\n")
+                so_far = "".join(parts)
+                at_line_start = not so_far or so_far.endswith("\n")
                 parts.append(QUOTE_PREFIX if at_line_start else "\n" + QUOTE_PREFIX)
                 quote_depth += 1
         elif tag == "a":
