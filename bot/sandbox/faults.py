@@ -75,6 +75,8 @@ class FaultKind(StrEnum):
     SLOW = "slow"  # answer normally, but only after ``delay`` seconds
 
 
+#: Calls a fault without ``method`` leaves alone: polling and start-up plumbing.
+_PLUMBING = frozenset({"getupdates", "getme", "deletewebhook", "getwebhookinfo", "close", "logout"})
 _DEFAULT_DESCRIPTIONS = {
     FaultKind.FORBIDDEN: "Forbidden: bot was blocked by the user",
     FaultKind.BAD_REQUEST: "Bad Request: chat not found",
@@ -86,9 +88,10 @@ _DEFAULT_DESCRIPTIONS = {
 class Fault:
     """One injected fault.
 
-    It matches calls whose method is ``method`` (any if None; Telegram method names such as
-    ``"sendMessage"``) and whose chat is ``chat_id`` (any if None), for the next ``times``
-    matching calls (forever if None).
+    It matches calls whose method is ``method`` (Telegram names such as ``"sendMessage"``;
+    None: any call but getUpdates/getMe/deleteWebhook/getWebhookInfo/close/logOut) and
+    whose chat is ``chat_id`` (any if None), for the next ``times`` matching calls
+    (forever if None).
     """
 
     kind: FaultKind
@@ -107,7 +110,10 @@ class Fault:
         """Whether this fault applies to a call (and is not used up)."""
         if self.times is not None and self.hits >= self.times:
             return False
-        if self.method is not None and self.method.lower() != method.lower():
+        if self.method is None:
+            if method.lower() in _PLUMBING:
+                return False
+        elif self.method.lower() != method.lower():
             return False
         return self.chat_id is None or self.chat_id == chat_id
 
