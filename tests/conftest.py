@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
 import pytest
+
+# python-telegram-bot 22 warns when it builds RetryAfter unless this opts in to the future
+# behaviour; pytest turns warnings into errors, so every test opts in.
+os.environ.setdefault("PTB_TIMEDELTA", "true")
 
 FIXTURES = Path(__file__).parent / "fixtures"
 STORIES = FIXTURES / "stories"

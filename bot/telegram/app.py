@@ -11,6 +11,7 @@ from telegram.constants import ParseMode
 from telegram.ext import (
     Application,
     CallbackQueryHandler,
+    ChatMemberHandler,
     CommandHandler,
     ContextTypes,
     Defaults,
@@ -22,7 +23,8 @@ from telegram.ext import (
 
 from bot.config import Settings
 from bot.stories.library import StoryFolderError, StoryLibrary
-from bot.telegram import reader
+from bot.storage.database import Database
+from bot.telegram import reader, subscribers
 from bot.telegram.commands import menu
 from bot.telegram.context import BotApplication, BotContext, BotData, BotServices
 from bot.telegram.guards import on_error, throttle_gate
@@ -43,8 +45,23 @@ def _register_reader_handlers(app: BotApplication) -> None:
                            ("latest", reader.on_latest), ("story", reader.on_story),
                            ("search", reader.on_search)):
         app.add_handler(CommandHandler(name, callback, filters=_NEW))
-    app.add_handler(CallbackQueryHandler(reader.on_button, pattern=r"^[ols]:"))
+    app.add_handler(CallbackQueryHandler(reader.on_button, pattern=r"^(?:[ols]|open):"))
     app.add_handler(InlineQueryHandler(on_inline_query))
+
+
+def _register_subscription_handlers(app: BotApplication) -> None:
+    for name, callback in (
+        ("subscribe", subscribers.on_subscribe), ("unsubscribe", subscribers.on_unsubscribe),
+        ("time", subscribers.on_time), ("timezone", subscribers.on_timezone),
+        ("follow", subscribers.on_follow), ("unfollow", subscribers.on_unfollow),
+        ("pause", subscribers.on_pause), ("resume", subscribers.on_resume),
+        ("mode", subscribers.on_mode), ("status", subscribers.on_status),
+        ("settings", subscribers.on_settings),
+    ):
+        app.add_handler(CommandHandler(name, callback, filters=_NEW))
+    app.add_handler(CallbackQueryHandler(subscribers.on_settings_button, pattern=r"^st:"))
+    app.add_handler(ChatMemberHandler(subscribers.on_my_chat_member,
+                                      ChatMemberHandler.MY_CHAT_MEMBER))
 
 
 def _register_fallbacks(app: BotApplication) -> None:
@@ -84,11 +101,17 @@ def build_application(settings: Settings, token: str, *,
 
     async def post_init(app: BotApplication) -> None:
         services.bot_username = app.bot.username
+        services.database = await Database.open(settings.database.url)
         await rescan_stories(services)
         await app.bot.set_my_commands(menu())
         assert app.job_queue is not None
         app.job_queue.run_repeating(_rescan_job, interval=settings.stories.rescan_seconds,
                                     first=settings.stories.rescan_seconds, name="rescan")
+
+    async def post_shutdown(app: BotApplication) -> None:
+        if services.database is not None:
+            await services.database.close()
+            services.database = None
 
     defaults = Defaults(parse_mode=ParseMode.HTML,
                         link_preview_options=LinkPreviewOptions(is_disabled=True),
@@ -103,10 +126,12 @@ def build_application(settings: Settings, token: str, *,
         .context_types(context_types)
         .concurrent_updates(64)
         .post_init(post_init)
+        .post_shutdown(post_shutdown)
         .build()
     )
     app.bot_data.services = services
     _register_reader_handlers(app)
+    _register_subscription_handlers(app)
     _register_fallbacks(app)
     return app
 

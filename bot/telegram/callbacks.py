@@ -14,7 +14,7 @@ __all__ = ["LatestPage", "OpenStory", "SearchPage", "parse_callback"]
 
 MAX_CALLBACK_BYTES = 64
 _KEY = r"[a-z0-9-]{1,40}"
-_OPEN = re.compile(rf"^o:({_KEY})$")
+_OPEN = re.compile(rf"^(?:o|open):({_KEY})$")  # briefings use "open:"
 _LATEST = re.compile(rf"^l:([0-9]{{1,2}}):([on]):({_KEY})$")
 _SEARCH = re.compile(r"^s:([0-9a-z]{1,12}):([0-9]{1,4})$")
 

@@ -35,6 +35,8 @@ READER_COMMANDS: tuple[Command, ...] = (
     Command("follow", "WORDS", "only stories mentioning these words", "/follow harbour rail"),
     Command("unfollow", "[WORDS]", "stop following words (all without WORDS)",
             "/unfollow rail"),
+    Command("mode", "daily|instant", "one briefing a day, or each new story at once",
+            "/mode instant"),
     Command("pause", "", "pause deliveries without losing your settings", ""),
     Command("resume", "", "resume deliveries", ""),
     Command("status", "", "what you receive and when the next briefing comes", ""),

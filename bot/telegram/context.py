@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 import secrets
+import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 from zoneinfo import ZoneInfo
 
 from telegram.ext import Application, CallbackContext, ExtBot
 
 from bot.config import Settings
+from bot.storage.database import Database
+from bot.storage.subscriptions import Destination, SubscriptionStore
 from bot.stories.library import StoryLibrary
 from bot.telegram.throttle import UserThrottle
 
-__all__ = ["BotApplication", "BotContext", "BotData", "BotServices", "SearchSessions"]
+__all__ = ["BotApplication", "BotContext", "BotData", "BotServices", "SearchSessions",
+           "TtlCache"]
 
 
 class SearchSessions:
@@ -41,6 +45,34 @@ class SearchSessions:
         return self._queries.get(session)
 
 
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+class TtlCache(Generic[K, V]):
+    """A small bounded cache whose entries expire (group admin answers, reader zones)."""
+
+    def __init__(self, ttl: float, capacity: int = 10_000,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._ttl = ttl
+        self._capacity = capacity
+        self._clock = clock
+        self._items: OrderedDict[K, tuple[float, V]] = OrderedDict()
+
+    def get(self, key: K) -> V | None:
+        item = self._items.get(key)
+        if item is None or item[0] < self._clock():
+            self._items.pop(key, None)
+            return None
+        return item[1]
+
+    def put(self, key: K, value: V) -> None:
+        self._items[key] = (self._clock() + self._ttl, value)
+        self._items.move_to_end(key)
+        while len(self._items) > self._capacity:
+            self._items.popitem(last=False)
+
+
 def _utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -55,9 +87,27 @@ class BotServices:
     searches: SearchSessions = field(default_factory=SearchSessions)
     clock: Callable[[], datetime] = _utc_now
     bot_username: str = ""
+    database: Database | None = None
+    admins: TtlCache[tuple[int, int], bool] = field(default_factory=lambda: TtlCache(60.0))
+    zones: TtlCache[Destination, ZoneInfo] = field(default_factory=lambda: TtlCache(300.0))
 
-    def reader_zone(self) -> ZoneInfo:
-        return self.settings.briefing.default_timezone
+    @property
+    def subscriptions(self) -> SubscriptionStore:
+        if self.database is None:  # pragma: no cover - wiring error
+            raise RuntimeError("the database is not open yet")
+        return SubscriptionStore(self.database)
+
+    async def reader_zone(self, dest: Destination | None = None) -> ZoneInfo:
+        """The zone a reader sees times in: their subscription's, else the default."""
+        default = self.settings.briefing.default_timezone
+        if dest is None or self.database is None:
+            return default
+        zone = self.zones.get(dest)
+        if zone is None:
+            subscription = await self.subscriptions.get(dest)
+            zone = subscription.timezone if subscription and subscription.active else default
+            self.zones.put(dest, zone)
+        return zone
 
 
 class BotData:

@@ -29,7 +29,7 @@ async def on_inline_query(update: Update, context: BotContext) -> None:
     stories = services.library.search(words) if words else services.library.stories
     start = int(query.offset) if query.offset.isdecimal() else 0
     page = stories[start:start + INLINE_PAGE]
-    zone = services.reader_zone()
+    zone = await services.reader_zone()
     results = [
         InlineQueryResultArticle(
             id=story.key,

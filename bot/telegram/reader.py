@@ -19,6 +19,7 @@ from bot.stories.model import Story
 from bot.telegram.callbacks import LatestPage, OpenStory, SearchPage, parse_callback
 from bot.telegram.commands import help_text, usage
 from bot.telegram.context import BotContext
+from bot.telegram.destinations import destination_of
 from bot.telegram.keyboards import latest_keyboard, open_keyboard, search_keyboard
 
 __all__ = [
@@ -54,24 +55,27 @@ def _quoted(text: str) -> str:
 
 
 async def _send_story(message: Message, story: Story, context: BotContext) -> None:
-    for part in render_story(story, context.services.reader_zone()):
+    zone = await context.services.reader_zone(destination_of(message))
+    for part in render_story(story, zone):
         await message.reply_text(part, do_quote=False)
 
 
-def _latest_page(context: BotContext, start: int, size: int) -> tuple[str, InlineKeyboardMarkup]:
+async def _latest_page(context: BotContext, message: Message, start: int,
+                       size: int) -> tuple[str, InlineKeyboardMarkup]:
     stories = context.services.library.stories
     page = stories[start:start + size]
     total = len(stories)
     footer = f"{start + 1}–{start + len(page)} of {total}" if total > size else ""
-    text = render_latest_page(page, context.services.reader_zone(), header="📰 Latest stories",
+    zone = await context.services.reader_zone(destination_of(message))
+    text = render_latest_page(page, zone, header="📰 Latest stories",
                               first_number=start + 1, footer=footer)
     keyboard = latest_keyboard(page, start + 1, size, has_newer=start > 0,
                                has_older=start + size < total)
     return text, keyboard
 
 
-def _search_page(context: BotContext, query: str, session: str,
-                 page_number: int) -> tuple[str, InlineKeyboardMarkup] | None:
+async def _search_page(context: BotContext, message: Message, query: str, session: str,
+                       page_number: int) -> tuple[str, InlineKeyboardMarkup] | None:
     results = context.services.library.search(query)
     if not results:
         return None
@@ -80,7 +84,8 @@ def _search_page(context: BotContext, query: str, session: str,
     start = page_number * SEARCH_PAGE
     page = results[start:start + SEARCH_PAGE]
     footer = f"Page {page_number + 1} of {pages}" if pages > 1 else ""
-    text = render_headlines(page, context.services.reader_zone(),
+    zone = await context.services.reader_zone(destination_of(message))
+    text = render_headlines(page, zone,
                             header=f"🔎 {len(results)} found for “{' '.join(query.split())}”"[:200],
                             first_number=start + 1, footer=footer)
     keyboard = search_keyboard(page, start + 1, session, page_number,
@@ -122,7 +127,7 @@ async def on_latest(update: Update, context: BotContext) -> None:
     if not context.services.library.stories:
         await message.reply_text("No stories yet — please check back soon.")
         return
-    text, keyboard = _latest_page(context, 0, size)
+    text, keyboard = await _latest_page(context, message, 0, size)
     await message.reply_text(text, reply_markup=keyboard)
 
 
@@ -130,7 +135,8 @@ async def _reply_choices(message: Message, context: BotContext, matches: Sequenc
                          header: str) -> None:
     shown = matches[:MAX_CHOICES]
     more = len(matches) - len(shown)
-    text = render_headlines(shown, context.services.reader_zone(), header=header,
+    zone = await context.services.reader_zone(destination_of(message))
+    text = render_headlines(shown, zone, header=header,
                             footer=f"and {more} more — try more words" if more else "")
     await message.reply_text(text, reply_markup=open_keyboard(shown))
 
@@ -161,7 +167,7 @@ async def on_story(update: Update, context: BotContext) -> None:
 
 async def _search(message: Message, context: BotContext, query: str) -> None:
     session = context.services.searches.remember(query)
-    page = _search_page(context, query, session, 0)
+    page = await _search_page(context, message, query, session, 0)
     if page is None:
         await message.reply_text(f"No stories match “{_quoted(query)}”. Try fewer words, "
                                  "or /latest for the newest stories.")
@@ -236,11 +242,12 @@ async def on_button(update: Update, context: BotContext) -> None:
         else:
             await query.answer()
             start = anchor + 1 if action.direction == "o" else max(0, anchor - action.size)
-        text, keyboard = _latest_page(context, start, action.size)
+        text, keyboard = await _latest_page(context, message, start, action.size)
         await _edit(message, text, keyboard)
     elif isinstance(action, SearchPage):
         search = context.services.searches.recall(action.session)
-        page = _search_page(context, search, action.session, action.page) if search else None
+        page = (await _search_page(context, message, search, action.session, action.page)
+                if search else None)
         if page is None:
             await query.answer("This search has expired — please search again.")
             return

@@ -1,0 +1,383 @@
+"""Subscription commands and the /settings keyboard.
+
+Every command answers; bad input gets a clear answer with an example and changes nothing.
+In groups only chat administrators may change the group's subscription (asked from
+Telegram, cached briefly); a subscription made inside a forum topic delivers to that topic.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import datetime
+from html import escape
+
+from telegram import (
+    ChatMember,
+    ChatMemberUpdated,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    Update,
+)
+from telegram.constants import ChatType
+from telegram.error import BadRequest
+
+from bot.preferences import (
+    PreferenceError,
+    parse_schedule,
+    parse_time_of_day,
+    parse_zone_name,
+)
+from bot.render.dates import format_moment
+from bot.storage.follows import MAX_FOLLOWS, FollowError
+from bot.storage.subscriptions import Destination, Subscription, format_clock
+from bot.telegram.commands import usage
+from bot.telegram.context import BotContext, BotServices
+from bot.telegram.destinations import destination_of
+
+__all__ = [
+    "on_follow",
+    "on_mode",
+    "on_my_chat_member",
+    "on_pause",
+    "on_resume",
+    "on_settings",
+    "on_settings_button",
+    "on_status",
+    "on_subscribe",
+    "on_time",
+    "on_timezone",
+    "on_unfollow",
+    "on_unsubscribe",
+]
+
+log = logging.getLogger(__name__)
+
+NOT_SUBSCRIBED = "This chat has no briefing yet. /subscribe starts one, e.g. /subscribe 07:30"
+ADMINS_ONLY = "Only this group's administrators can change its briefing."
+TIME_PRESETS = ("06:00", "07:00", "08:00", "12:00", "18:00", "21:00")
+ZONE_PRESETS = ("UTC", "Europe/London", "Europe/Berlin", "America/New_York", "Asia/Tokyo")
+_SETTINGS = re.compile(r"^st:(t|z|m|p|f|s|u):?([A-Za-z0-9_+/:-]{0,40})$")
+_MAX_FOLLOW_ARGS = 40
+
+
+def _describe(subscription: Subscription, now: datetime) -> str:
+    zone = subscription.timezone
+    if subscription.mode == "instant":
+        when = "every new story as it arrives (instant alerts)"
+    else:
+        when = f"a daily briefing at {format_clock(subscription.delivery_time)} ({zone.key})"
+    lines = [f"<b>Your subscription</b>\nYou receive {escape(when)}."]
+    if subscription.paused:
+        lines.append("⏸ Paused — /resume to continue.")
+    elif subscription.next_due_at is not None:
+        lines.append(f"Next briefing: {format_moment(subscription.next_due_at, zone)}.")
+    follows = ", ".join(subscription.follows)
+    lines.append(f"Following: {escape(follows)}." if follows else
+                 "Following: everything (use /follow WORDS to narrow it).")
+    return "\n".join(lines)
+
+
+async def _may_change(message: Message, context: BotContext) -> bool:
+    """Private chats always; groups only for administrators (asked, then cached)."""
+    if message.chat.type == ChatType.PRIVATE:
+        return True
+    user = message.from_user
+    if user is None:  # anonymous group admin or channel post: Telegram vouches for them
+        return message.sender_chat is not None and message.sender_chat.id == message.chat_id
+    services = context.services
+    key = (message.chat_id, user.id)
+    allowed = services.admins.get(key)
+    if allowed is None:
+        member = await context.bot.get_chat_member(message.chat_id, user.id)
+        allowed = member.status in (ChatMember.ADMINISTRATOR, ChatMember.OWNER)
+        services.admins.put(key, allowed)
+    return allowed
+
+
+async def _guarded(update: Update, context: BotContext) -> tuple[Message, Destination] | None:
+    message = update.effective_message
+    if message is None:
+        return None
+    if not await _may_change(message, context):
+        await message.reply_text(ADMINS_ONLY)
+        return None
+    return message, destination_of(message)
+
+
+def _remember_zone(services: BotServices, subscription: Subscription | None) -> None:
+    if subscription is not None:
+        services.zones.put(subscription.destination, subscription.timezone)
+
+
+async def on_subscribe(update: Update, context: BotContext) -> None:
+    guarded = await _guarded(update, context)
+    if guarded is None:
+        return
+    message, dest = guarded
+    services = context.services
+    defaults = services.settings.briefing
+    try:
+        at, zone = parse_schedule(context.args or [], defaults.default_time,
+                                  defaults.default_timezone)
+    except PreferenceError as error:
+        await message.reply_text(f"{escape(str(error))}\n{usage('subscribe')}")
+        return
+    subscription = await services.subscriptions.subscribe(
+        dest, message.chat.type, at, zone, services.clock())
+    _remember_zone(services, subscription)
+    await message.reply_text("✅ Subscribed.\n" + _describe(subscription, services.clock()))
+
+
+async def on_unsubscribe(update: Update, context: BotContext) -> None:
+    guarded = await _guarded(update, context)
+    if guarded is None:
+        return
+    message, dest = guarded
+    services = context.services
+    if await services.subscriptions.unsubscribe(dest, services.clock()):
+        services.zones.put(dest, services.settings.briefing.default_timezone)
+        await message.reply_text("You're unsubscribed. /subscribe brings the briefing back.")
+    else:
+        await message.reply_text("This chat wasn't subscribed. /subscribe starts a briefing.")
+
+
+async def _report(message: Message, context: BotContext, subscription: Subscription | None,
+                  done: str) -> None:
+    if subscription is None:
+        await message.reply_text(NOT_SUBSCRIBED)
+        return
+    _remember_zone(context.services, subscription)
+    await message.reply_text(f"{done}\n" + _describe(subscription, context.services.clock()))
+
+
+async def on_time(update: Update, context: BotContext) -> None:
+    guarded = await _guarded(update, context)
+    if guarded is None:
+        return
+    message, dest = guarded
+    try:
+        at = parse_time_of_day(" ".join(context.args or []))
+    except PreferenceError as error:
+        await message.reply_text(f"{escape(str(error))}\n{usage('time')}")
+        return
+    services = context.services
+    changed = await services.subscriptions.set_time(dest, at, services.clock())
+    await _report(message, context, changed, f"⏰ Briefing time set to {format_clock(at)}.")
+
+
+async def on_timezone(update: Update, context: BotContext) -> None:
+    guarded = await _guarded(update, context)
+    if guarded is None:
+        return
+    message, dest = guarded
+    try:
+        zone = parse_zone_name(" ".join(context.args or []))
+    except PreferenceError as error:
+        await message.reply_text(f"{escape(str(error))}\n{usage('timezone')}")
+        return
+    services = context.services
+    changed = await services.subscriptions.set_timezone(dest, zone, services.clock())
+    await _report(message, context, changed, f"🌍 Time zone set to {escape(zone.key)}.")
+
+
+async def on_follow(update: Update, context: BotContext) -> None:
+    guarded = await _guarded(update, context)
+    if guarded is None:
+        return
+    message, dest = guarded
+    args = context.args or []
+    if not args:
+        await message.reply_text(usage("follow"))
+        return
+    if len(args) > _MAX_FOLLOW_ARGS:
+        await message.reply_text(f"That's too many words: you can follow at most {MAX_FOLLOWS}."
+                                 f"\n{usage('follow')}")
+        return
+    services = context.services
+    try:
+        changed = await services.subscriptions.follow(dest, args, services.clock())
+    except FollowError as error:
+        await message.reply_text(f"{escape(str(error)).capitalize()}.\n{usage('follow')}")
+        return
+    await _report(message, context, changed, "🔖 Follows updated.")
+
+
+async def on_unfollow(update: Update, context: BotContext) -> None:
+    guarded = await _guarded(update, context)
+    if guarded is None:
+        return
+    message, dest = guarded
+    services = context.services
+    args = context.args or None
+    try:
+        changed = await services.subscriptions.unfollow(dest, args, services.clock())
+    except FollowError as error:
+        await message.reply_text(f"{escape(str(error)).capitalize()}.\n{usage('unfollow')}")
+        return
+    await _report(message, context, changed,
+                  "🔖 Follows updated." if args else "🔖 Following everything again.")
+
+
+async def on_pause(update: Update, context: BotContext) -> None:
+    guarded = await _guarded(update, context)
+    if guarded is not None:
+        message, dest = guarded
+        services = context.services
+        changed = await services.subscriptions.pause(dest, services.clock())
+        await _report(message, context, changed, "⏸ Paused.")
+
+
+async def on_resume(update: Update, context: BotContext) -> None:
+    guarded = await _guarded(update, context)
+    if guarded is not None:
+        message, dest = guarded
+        services = context.services
+        changed = await services.subscriptions.resume(dest, services.clock())
+        await _report(message, context, changed, "▶️ Resumed.")
+
+
+async def on_mode(update: Update, context: BotContext) -> None:
+    guarded = await _guarded(update, context)
+    if guarded is None:
+        return
+    message, dest = guarded
+    args = [a.lower() for a in context.args or []]
+    if args not in (["daily"], ["instant"]):
+        await message.reply_text("Choose daily (one briefing a day) or instant (each new "
+                                 "story as it arrives).\n" + usage("mode"))
+        return
+    services = context.services
+    changed = await services.subscriptions.set_mode(dest, "instant" if args == ["instant"]
+                                                    else "daily", services.clock())
+    await _report(message, context, changed, f"Mode set to {args[0]}.")
+
+
+async def on_status(update: Update, context: BotContext) -> None:
+    message = update.effective_message
+    if message is None:
+        return
+    services = context.services
+    subscription = await services.subscriptions.get(destination_of(message))
+    if subscription is None or not subscription.active:
+        await message.reply_text(NOT_SUBSCRIBED)
+        return
+    await message.reply_text(_describe(subscription, services.clock()))
+
+
+# -- /settings ----------------------------------------------------------------------------
+def _settings_keyboard(subscription: Subscription) -> InlineKeyboardMarkup:
+    current_time = format_clock(subscription.delivery_time)
+    times = [InlineKeyboardButton(("• " if t == current_time else "") + t,
+                                  callback_data=f"st:t:{t.replace(':', '')}")
+             for t in TIME_PRESETS]
+    zones = list(dict.fromkeys((subscription.timezone.key, *ZONE_PRESETS)))[:4]
+    zone_row = [InlineKeyboardButton(("• " if z == subscription.timezone.key else "") +
+                                     z.rsplit("/", 1)[-1].replace("_", " "),
+                                     callback_data=f"st:z:{z}") for z in zones]
+    other_mode = "daily" if subscription.mode == "instant" else "instant"
+    return InlineKeyboardMarkup([
+        times[:3], times[3:], zone_row,
+        [InlineKeyboardButton(f"Mode: {subscription.mode} → {other_mode}",
+                              callback_data=f"st:m:{other_mode}")],
+        [InlineKeyboardButton("▶️ Resume" if subscription.paused else "⏸ Pause",
+                              callback_data="st:p:0" if subscription.paused else "st:p:1"),
+         InlineKeyboardButton("Clear follows", callback_data="st:f:clear")],
+        [InlineKeyboardButton("Unsubscribe", callback_data="st:u")],
+    ])
+
+
+def _settings_text(subscription: Subscription, now: datetime) -> str:
+    return (_describe(subscription, now) + "\n\nTap to change. Other times and zones: "
+            "/time HH:MM, /timezone ZONE; words: /follow WORDS.")
+
+
+async def on_settings(update: Update, context: BotContext) -> None:
+    guarded = await _guarded(update, context)
+    if guarded is None:
+        return
+    message, dest = guarded
+    services = context.services
+    subscription = await services.subscriptions.get(dest)
+    if subscription is None or not subscription.active:
+        await message.reply_text(NOT_SUBSCRIBED)
+        return
+    await message.reply_text(_settings_text(subscription, services.clock()),
+                             reply_markup=_settings_keyboard(subscription))
+
+
+async def _apply_setting(services: BotServices, dest: Destination, action: str,
+                         value: str) -> Subscription | None:
+    store, now = services.subscriptions, services.clock()
+    if action == "t":
+        return await store.set_time(dest, parse_time_of_day(f"{value[:2]}:{value[2:]}"), now)
+    if action == "z":
+        return await store.set_timezone(dest, parse_zone_name(value), now)
+    if action == "m" and value in ("daily", "instant"):
+        return await store.set_mode(dest, "instant" if value == "instant" else "daily", now)
+    if action == "p" and value in ("0", "1"):
+        return await (store.pause(dest, now) if value == "1" else store.resume(dest, now))
+    if action == "f" and value == "clear":
+        return await store.unfollow(dest, None, now)
+    raise PreferenceError("unknown setting")
+
+
+async def on_settings_button(update: Update, context: BotContext) -> None:
+    query = update.callback_query
+    if query is None:
+        return
+    message = query.message if isinstance(query.message, Message) else None
+    match = _SETTINGS.match(query.data or "")
+    if message is None or match is None:
+        await query.answer("This button no longer works. Send /settings again.")
+        return
+    if message.chat.type != ChatType.PRIVATE:
+        member = await context.bot.get_chat_member(message.chat_id, query.from_user.id)
+        if member.status not in (ChatMember.ADMINISTRATOR, ChatMember.OWNER):
+            await query.answer(ADMINS_ONLY, show_alert=True)
+            return
+    services = context.services
+    dest = destination_of(message)
+    action, value = match.groups()
+    if action == "u":
+        await services.subscriptions.unsubscribe(dest, services.clock())
+        await query.answer("Unsubscribed.")
+        await message.edit_text("You're unsubscribed. /subscribe brings the briefing back.")
+        return
+    current = await services.subscriptions.get(dest)
+    if current is None or not current.active:
+        await query.answer("This chat isn't subscribed any more. Send /subscribe first.",
+                           show_alert=True)
+        return
+    try:
+        changed = await _apply_setting(services, dest, action, value)
+    except PreferenceError:
+        await query.answer("This button no longer works. Send /settings again.")
+        return
+    if changed is None:
+        await query.answer("This chat isn't subscribed any more.")
+        return
+    _remember_zone(services, changed)
+    await query.answer("Saved.")
+    try:
+        await message.edit_text(_settings_text(changed, services.clock()),
+                                reply_markup=_settings_keyboard(changed))
+    except BadRequest as error:
+        if "not modified" not in error.message:
+            raise
+
+
+async def on_my_chat_member(update: Update, context: BotContext) -> None:
+    """The bot was removed from a chat, or a user blocked it: its subscriptions end."""
+    change: ChatMemberUpdated | None = update.my_chat_member
+    if change is None:
+        return
+    status = change.new_chat_member.status
+    if status in (ChatMember.LEFT, ChatMember.BANNED):
+        services = context.services
+        reason = "bot blocked by the user" if change.chat.type == ChatType.PRIVATE else \
+            "bot removed from the chat"
+        ended = await services.subscriptions.end_chat(change.chat.id, reason, services.clock())
+        log.info("chat membership ended chat=%s status=%s subscriptions_ended=%d",
+                 change.chat.id, status, ended)
