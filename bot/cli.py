@@ -7,18 +7,19 @@ usage or configuration error — always with one clear message, never a tracebac
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import sys
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TextIO
 from zoneinfo import ZoneInfo
 
 from bot.config import Settings, load_settings, parse_zone
 from bot.errors import BotError, UsageError
-from bot.stories.library import StoryLibrary
+from bot.stories.library import StoryFolderError, StoryLibrary
 
 __all__ = ["main"]
 
@@ -60,6 +61,13 @@ def _build_parser() -> argparse.ArgumentParser:
     preview.add_argument("--now", metavar="TIME",
                          help="pretend the clock (ISO time; default: newest story's update)")
     preview.add_argument("--html", action="store_true", help="print the raw HTML parts")
+
+    commands.add_parser("stats", help="subscriber, delivery and story figures (no Telegram)")
+    subscribers = commands.add_parser("subscribers", help="operator tools for subscribers")
+    subscriber_commands = subscribers.add_subparsers(dest="subscribers_command",
+                                                     metavar="ACTION", required=True)
+    export = subscriber_commands.add_parser("export", help="every subscription, for audits")
+    export.add_argument("--format", choices=("csv", "jsonl"), default="csv")
     return parser
 
 
@@ -148,12 +156,51 @@ def _cmd_sandbox(args: argparse.Namespace, settings: Settings) -> int:
     return run_sandbox_session(settings, port=args.port, script=args.script, now=args.now)
 
 
+def _cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.operations import collect_stats, format_stats
+    from bot.storage.database import Database
+
+    library = StoryLibrary(settings.stories.folder, settings.stories.timezone)
+    try:
+        library.rescan()
+    except StoryFolderError as error:
+        print(f"warning: {error}", file=sys.stderr)
+
+    async def figures() -> str:
+        db = await Database.open(settings.database.url)
+        try:
+            return format_stats(await collect_stats(db, library, datetime.now(UTC)))
+        finally:
+            await db.close()
+
+    print(asyncio.run(figures()))
+    return EXIT_OK
+
+
+def _cmd_subscribers(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.operations import export_subscribers
+    from bot.storage.database import Database
+
+    async def export() -> None:
+        db = await Database.open(settings.database.url)
+        try:
+            async for chunk in export_subscribers(db, args.format):
+                sys.stdout.write(chunk)
+        finally:
+            await db.close()
+
+    asyncio.run(export())
+    return EXIT_OK
+
+
 _COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "run": _cmd_run,
     "sandbox": _cmd_sandbox,
     "check": _cmd_check,
     "export": _cmd_export,
     "preview": _cmd_preview,
+    "stats": _cmd_stats,
+    "subscribers": _cmd_subscribers,
 }
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
@@ -22,16 +21,17 @@ from telegram.ext import (
 )
 
 from bot.config import Settings
-from bot.stories.library import StoryFolderError, StoryLibrary
 from bot.storage.database import Database
-from bot.telegram import reader, subscribers
+from bot.stories.library import StoryLibrary
+from bot.telegram import admin, reader, subscribers
 from bot.telegram.commands import menu
 from bot.telegram.context import BotApplication, BotContext, BotData, BotServices
 from bot.telegram.guards import on_error, throttle_gate
 from bot.telegram.inline import on_inline_query
+from bot.telegram.refresh import rescan_job, rescan_stories
 from bot.telegram.throttle import UserThrottle
 
-__all__ = ["build_application", "rescan_stories", "start_bot", "stop_bot"]
+__all__ = ["build_application", "start_bot", "stop_bot"]
 
 log = logging.getLogger(__name__)
 
@@ -64,30 +64,17 @@ def _register_subscription_handlers(app: BotApplication) -> None:
                                       ChatMemberHandler.MY_CHAT_MEMBER))
 
 
+def _register_admin_handlers(app: BotApplication) -> None:
+    for name, callback in (("stats", admin.on_stats), ("reload", admin.on_reload)):
+        app.add_handler(CommandHandler(name, callback, filters=_NEW))
+
+
 def _register_fallbacks(app: BotApplication) -> None:
     app.add_handler(MessageHandler(filters.COMMAND & _NEW, reader.on_unknown))
     app.add_handler(MessageHandler(
         filters.TEXT & ~filters.COMMAND & filters.ChatType.PRIVATE & _NEW, reader.on_text))
     app.add_handler(CallbackQueryHandler(reader.on_button))  # anything else: stale button
     app.add_error_handler(on_error)
-
-
-async def rescan_stories(services: BotServices) -> None:
-    """Rescan the folder off the event loop; each rejection is logged once."""
-    try:
-        report = await asyncio.to_thread(services.library.rescan)
-    except StoryFolderError as error:
-        log.warning("story rescan failed: %s", error)
-        return
-    for rejection in report.rejected:
-        log.warning("story rejected %s", rejection)
-    if report.changed:
-        log.info("stories rescanned new=%d updated=%d removed=%d total=%d", len(report.new),
-                 len(report.updated), len(report.removed), len(services.library.stories))
-
-
-async def _rescan_job(context: BotContext) -> None:
-    await rescan_stories(context.services)
 
 
 def build_application(settings: Settings, token: str, *,
@@ -104,8 +91,9 @@ def build_application(settings: Settings, token: str, *,
         services.database = await Database.open(settings.database.url)
         await rescan_stories(services)
         await app.bot.set_my_commands(menu())
+        await admin.install_admin_menus(app.bot, services)
         assert app.job_queue is not None
-        app.job_queue.run_repeating(_rescan_job, interval=settings.stories.rescan_seconds,
+        app.job_queue.run_repeating(rescan_job, interval=settings.stories.rescan_seconds,
                                     first=settings.stories.rescan_seconds, name="rescan")
 
     async def post_shutdown(app: BotApplication) -> None:
@@ -132,6 +120,7 @@ def build_application(settings: Settings, token: str, *,
     app.bot_data.services = services
     _register_reader_handlers(app)
     _register_subscription_handlers(app)
+    _register_admin_handlers(app)
     _register_fallbacks(app)
     return app
 
