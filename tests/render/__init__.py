@@ -1,0 +1,1 @@
+"""Tests of the pure renderer: what a reader sees, and that every part is valid."""
