@@ -34,17 +34,25 @@ class Chat:
         return services
 
     async def say(self, text: str, *, user_id: int = USER, chat_id: int | None = None,
-                  **kwargs: Any) -> list[StoredMessage]:
-        """Send ``text`` as a user; return the bot messages that arrived in that chat."""
+                  expect_reply: bool = True, **kwargs: Any) -> list[StoredMessage]:
+        """Send ``text`` as a user; return the bot messages that arrived in that chat.
+
+        With ``expect_reply`` it waits for the first reply and then for a quiet moment;
+        without, it waits long enough for an unwanted reply to show up.
+        """
         target = chat_id if chat_id is not None else user_id
         before = len(self.server.bot_messages(target, include_deleted=True))
         post = await self.server.user_message(text, user_id=user_id, chat_id=chat_id, **kwargs)
-        assert await self.server.wait_idle(post.update_id, quiet=0.1, timeout=15)
+        if expect_reply:
+            trip = await self.server.wait_reply(post.update_id, target, quiet=0.15, timeout=15)
+            assert trip.complete, f"no reply to {text[:40]!r}"
+        else:
+            assert await self.server.wait_idle(post.update_id, quiet=0.5, timeout=15)
         return self.server.bot_messages(target, include_deleted=True)[before:]
 
     async def press(self, chat_id: int = USER, **kwargs: Any) -> dict[str, Any] | None:
         press = await self.server.press_button(chat_id, **kwargs)
-        assert await self.server.wait_idle(press.update_id, quiet=0.1, timeout=15)
+        assert await self.server.wait_idle(press.update_id, quiet=0.3, timeout=15)
         return self.server.callback_answer(press.query_id)
 
 
