@@ -59,12 +59,13 @@ class Chat:
 StartBot = Callable[..., "AsyncIterator[Chat]"]
 
 
-def e2e_settings(folder: Path, base_url: str, tmp_path: Path, **telegram: Any) -> Settings:
+def e2e_settings(folder: Path, base_url: str, tmp_path: Path, *, rescan_seconds: float = 0.2,
+                 **telegram: Any) -> Settings:
     settings = Settings()
     return replace(
         settings,
         telegram=replace(TelegramSettings(), base_url=base_url, **telegram),
-        stories=replace(StoriesSettings(), folder=folder, rescan_seconds=0.2),
+        stories=replace(StoriesSettings(), folder=folder, rescan_seconds=rescan_seconds),
         database=replace(settings.database, url=f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"),
     )
 
@@ -73,6 +74,24 @@ def e2e_settings(folder: Path, base_url: str, tmp_path: Path, **telegram: Any) -
 async def chat(story_folder: Path, tmp_path: Path) -> AsyncIterator[Chat]:
     async with SandboxServer() as server:
         app = build_application(e2e_settings(story_folder, server.base_url, tmp_path), TOKEN)
+        await start_bot(app, poll_timeout=1)
+        try:
+            yield Chat(server, app, story_folder)
+        finally:
+            await stop_bot(app)
+
+
+ADMIN = 1001
+
+
+@pytest.fixture
+async def admin_chat(story_folder: Path, tmp_path: Path) -> AsyncIterator[Chat]:
+    """A bot whose only admin is user ``ADMIN`` (who has opened a chat with it)."""
+    async with SandboxServer() as server:
+        server.add_chat(ADMIN, "private")
+        settings = e2e_settings(story_folder, server.base_url, tmp_path,
+                                rescan_seconds=3600, admin_ids=frozenset({ADMIN}))
+        app = build_application(settings, TOKEN)
         await start_bot(app, poll_timeout=1)
         try:
             yield Chat(server, app, story_folder)
