@@ -73,3 +73,47 @@ def test_run_bot_script_is_the_entry_point() -> None:
     done = subprocess.run([sys.executable, "run_bot.py", "check", str(STORIES)], cwd=ROOT,
                           capture_output=True, text=True, check=False)
     assert (done.returncode, done.stdout) == (0, "15 stories loaded, 0 rejected\n")
+
+
+def _config_with_database(tmp_path: Path) -> Path:
+    config = tmp_path / "bot.yaml"
+    config.write_text(f"database:\n  url: sqlite+aiosqlite:///{tmp_path / 'ops.db'}\n")
+    return config
+
+
+async def _subscribe(config: Path) -> None:
+    from datetime import UTC, datetime, time
+    from zoneinfo import ZoneInfo
+
+    from bot.config import load_settings
+    from bot.storage.database import Database
+    from bot.storage.subscriptions import Destination, SubscriptionStore
+
+    db = await Database.open(load_settings(config).database.url)
+    try:
+        store = SubscriptionStore(db)
+        now = datetime(2025, 3, 31, 6, 0, tzinfo=UTC)
+        await store.subscribe(Destination(42), "private", time(7, 30), ZoneInfo("Asia/Tokyo"), now)
+        await store.subscribe(Destination(-100, 5), "supergroup", time(9, 0), ZoneInfo("UTC"), now)
+        await store.follow(Destination(42), ["harbour"], now)
+    finally:
+        await db.close()
+
+
+def test_stats_and_subscriber_export_read_the_database(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import asyncio
+
+    config = _config_with_database(tmp_path)
+    asyncio.run(_subscribe(config))
+    assert main(["--config", str(config), "stats"]) == 0
+    out = capsys.readouterr().out
+    assert "Active subscriptions: 2 (private 1, supergroup 1)" in out
+    assert "Stories loaded: 15" in out
+    assert main(["--config", str(config), "subscribers", "export", "--format", "jsonl"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(r["chat_id"], r["thread_id"], r["timezone"], r["follows"]) for r in rows] == [
+        (42, 0, "Asia/Tokyo", "harbour"), (-100, 5, "UTC", "")]
+    assert main(["--config", str(config), "subscribers", "export"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("chat_id,thread_id,chat_type") and len(lines) == 3
