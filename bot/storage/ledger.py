@@ -267,9 +267,12 @@ class DeliveryLedger:
             values.update(state=DeliveryState.SENT.value, sent_at=now, error=None)
         return await self._set(delivery_id, now, **values)
 
-    async def fail(self, delivery_id: int, error: str, now: datetime) -> bool:
-        return await self._set(delivery_id, now, state=DeliveryState.FAILED.value,
-                               error=_error(error))
+    async def fail(self, delivery_id: int, error: str, now: datetime, *,
+                   attempts: int | None = None) -> bool:
+        values: dict[str, Any] = {"state": DeliveryState.FAILED.value, "error": _error(error)}
+        if attempts is not None:
+            values["attempts"] = attempts
+        return await self._set(delivery_id, now, **values)
 
     async def requeue(self, delivery_id: int, not_before: datetime, now: datetime, *,
                       error: str | None = None, attempts: int | None = None) -> bool:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-__all__ = ["first_due_after", "local_date_of", "scheduled_instant"]
+__all__ = ["first_due_after", "latest_due_at_or_before", "local_date_of", "scheduled_instant"]
 
 
 def scheduled_instant(day: date, at: time, zone: ZoneInfo) -> datetime:
@@ -44,3 +44,13 @@ def first_due_after(now: datetime, at: time, zone: ZoneInfo,
         if instant > now:
             return instant
         day += timedelta(days=1)
+
+
+def latest_due_at_or_before(now: datetime, at: time, zone: ZoneInfo) -> datetime:
+    """The most recent scheduled instant that is not after ``now``."""
+    day = local_date_of(now, zone) + timedelta(days=1)
+    while True:
+        instant = scheduled_instant(day, at, zone)
+        if instant <= now:
+            return instant
+        day -= timedelta(days=1)

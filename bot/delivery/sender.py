@@ -1,0 +1,279 @@
+"""The sender: drains the ledger through the rate limiter, one committed step at a time.
+
+A worker claims ready rows (``pending -> sending``, stamped with its id), sends each part
+with ``rate_limit_args={"lane": "bulk"}`` so the shared :class:`LaneRateLimiter` keeps
+readers' replies ahead of the fan-out, and commits after every part. What happens on an
+error is decided by :func:`bot.delivery.outcome.classify`:
+
+* 429 — the limiter already paused all bulk sending and resent; if it gave up, the row
+  goes back to ``pending`` after ``retry_after``;
+* blocked/kicked/deactivated/"chat not found" — the chat's subscriptions end with the
+  reason, the row and the chat's other pending rows fail, nothing is retried;
+* migrated group — subscription and unsent rows move to the new chat, the part is resent
+  there;
+* other 400 — failed with the error, never retried;
+* 5xx and connection errors — bounded exponential backoff, then failed;
+* read timeout — ``uncertain``: the message may have arrived. With
+  ``delivery.resend_uncertain`` (default True) the row is resent once, because a lost
+  briefing is worse than a duplicate, and duplicates are counted in ``uncertain_count``.
+
+Rows a crashed worker left in ``sending`` longer than ``lease`` are treated the same way
+at start-up. Several workers may share one PostgreSQL database: claims are disjoint.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+from telegram.constants import ParseMode
+from telegram.error import TelegramError
+from telegram.ext import ExtBot
+
+from bot.config import DeliverySettings
+from bot.delivery.outcome import Action, Outcome, classify
+from bot.delivery.ratelimiter import BULK
+from bot.storage.database import Database
+from bot.storage.ledger import ClaimedDelivery, Delivery, DeliveryLedger
+from bot.storage.payloads import Button, CopyPayload, MessagePart, Payload
+from bot.storage.subscriptions import Destination, SubscriptionStore
+
+__all__ = ["Sender", "utc_now"]
+
+_LOG = logging.getLogger(__name__)
+_PAYLOAD_CACHE = 1_000
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _keyboard(rows: tuple[tuple[Button, ...], ...]) -> InlineKeyboardMarkup | None:
+    if not rows:
+        return None
+    return InlineKeyboardMarkup([
+        [InlineKeyboardButton(b.text, callback_data=b.callback_data) if b.callback_data
+         is not None else InlineKeyboardButton(b.text, url=b.url) for b in row]
+        for row in rows
+    ])
+
+
+class Sender:
+    """One delivery worker. ``run(stop)`` in production; ``run_once``/``drain`` in tests."""
+
+    def __init__(
+        self,
+        db: Database,
+        bot: ExtBot[Any],
+        settings: DeliverySettings,
+        *,
+        worker_id: str | None = None,
+        clock: Callable[[], datetime] = utc_now,
+        lease: timedelta = timedelta(minutes=5),
+        poll_seconds: float = 5.0,
+    ) -> None:
+        self._db = db
+        self._bot = bot
+        self._settings = settings
+        self.worker_id = worker_id or f"worker-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self._clock = clock
+        self._lease = lease
+        self._poll = poll_seconds
+        self._ledger = DeliveryLedger(db)
+        self._subs = SubscriptionStore(db)
+        self._payloads: dict[str, Payload] = {}
+        self._wake: asyncio.Event | None = None
+        self.stats: Counter[str] = Counter()
+
+    # -- driving ---------------------------------------------------------------------
+
+    def notify(self) -> None:
+        """New rows exist: wake the run loop now instead of at the next poll."""
+        if self._wake is not None:
+            self._wake.set()
+
+    async def recover(self) -> int:
+        """Settle rows a crashed worker left in ``sending`` (older than the lease)."""
+        count = await self._ledger.recover_stale(self._lease, self._clock(),
+                                                 resend=self._settings.resend_uncertain)
+        if count:
+            _LOG.warning("%d deliveries were in flight when a worker stopped; treated as "
+                         "uncertain (resend=%s)", count, self._settings.resend_uncertain)
+            self.stats["recovered"] += count
+        return count
+
+    async def _claim(self, limit: int) -> list[ClaimedDelivery]:
+        if len(self._payloads) > _PAYLOAD_CACHE:
+            self._payloads.clear()
+        return await self._ledger.claim(self.worker_id, limit, self._clock(), self._payloads)
+
+    async def run_once(self) -> int:
+        """Claim up to ``concurrency`` ready rows and settle them all; rows handled."""
+        claimed = await self._claim(self._settings.concurrency)
+        if claimed:
+            await asyncio.gather(*(self._deliver(c) for c in claimed))
+        return len(claimed)
+
+    async def drain(self) -> int:
+        """Run until no row is ready at the current clock time."""
+        total = 0
+        while handled := await self.run_once():
+            total += handled
+        return total
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Send until ``stop`` is set; keeps ``concurrency`` deliveries in flight."""
+        self._wake = asyncio.Event()
+        await self.recover()
+        inflight: set[asyncio.Task[None]] = set()
+        stop_wait = asyncio.ensure_future(stop.wait())
+        try:
+            while not stop.is_set():
+                free = self._settings.concurrency - len(inflight)
+                claimed = await self._claim(free) if free > 0 else []
+                for c in claimed:
+                    task = asyncio.ensure_future(self._deliver(c))
+                    inflight.add(task)
+                    task.add_done_callback(inflight.discard)
+                if claimed and len(claimed) == free:
+                    await asyncio.wait({*inflight, stop_wait},
+                                       return_when=asyncio.FIRST_COMPLETED)
+                    continue
+                if claimed:
+                    continue
+                self._wake.clear()
+                wake_wait = asyncio.ensure_future(self._wake.wait())
+                try:
+                    await asyncio.wait({wake_wait, stop_wait, *inflight},
+                                       timeout=await self._idle_timeout(),
+                                       return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    wake_wait.cancel()
+        finally:
+            stop_wait.cancel()
+            if inflight:
+                await asyncio.gather(*inflight, return_exceptions=True)
+
+    async def _idle_timeout(self) -> float:
+        upcoming = await self._ledger.next_not_before()
+        if upcoming is None:
+            return self._poll
+        return min(self._poll, max(0.05, (upcoming - self._clock()).total_seconds()))
+
+    # -- one row ---------------------------------------------------------------------
+
+    async def _send_part(self, payload: Payload, index: int, dest: Destination) -> None:
+        thread = dest.thread_id or None
+        if isinstance(payload, CopyPayload):
+            await self._bot.copy_message(
+                chat_id=dest.chat_id, from_chat_id=payload.from_chat_id,
+                message_id=payload.message_id, message_thread_id=thread,
+                rate_limit_args=BULK,
+            )
+            return
+        part: MessagePart = payload.parts[index]
+        await self._bot.send_message(
+            chat_id=dest.chat_id, text=part.html, parse_mode=ParseMode.HTML,
+            message_thread_id=thread, reply_markup=_keyboard(part.buttons),
+            rate_limit_args=BULK,
+        )
+
+    async def _deliver(self, claimed: ClaimedDelivery) -> None:
+        row, payload = claimed.delivery, claimed.payload
+        dest = row.destination
+        part = row.parts_sent
+        migrated = False
+        while part < payload.part_count:
+            try:
+                await self._send_part(payload, part, dest)
+            except TelegramError as exc:
+                outcome = classify(exc)
+                if outcome.action is Action.MIGRATED and not migrated and outcome.new_chat_id:
+                    migrated = True
+                    new_dest = await self._migrate(row, outcome.new_chat_id)
+                    if new_dest is None:
+                        return
+                    dest = new_dest
+                    continue
+                await self._settle_error(row, dest, part, outcome)
+                return
+            except Exception as exc:  # a bug must not stall the queue or loop forever
+                _LOG.exception("delivery %d failed unexpectedly", row.id)
+                await self._ledger.fail(row.id, f"internal error: {exc!r}", self._clock())
+                self.stats["failed"] += 1
+                return
+            part += 1
+            done = part == payload.part_count
+            await self._ledger.part_sent(row.id, part, done, self._clock())
+            self.stats["parts"] += 1
+        self.stats["sent"] += 1
+
+    async def _migrate(self, row: Delivery, new_chat_id: int) -> Destination | None:
+        now = self._clock()
+        old = row.destination.chat_id
+        await self._subs.migrate_chat(old, new_chat_id, now)
+        if not await self._ledger.retarget(row.id, new_chat_id, now):
+            await self._ledger.fail(row.id, f"chat migrated to {new_chat_id}, which already "
+                                    "has this message", now)
+            self.stats["failed"] += 1
+            return None
+        _LOG.info("chat %d migrated to %d; subscription and unsent messages moved", old,
+                  new_chat_id)
+        self.stats["migrated"] += 1
+        return Destination(new_chat_id, row.destination.thread_id)
+
+    def _backoff(self, attempts: int) -> timedelta:
+        s = self._settings
+        seconds = min(s.backoff_seconds * 2 ** max(attempts - 1, 0), s.backoff_max_seconds)
+        return timedelta(seconds=seconds)
+
+    async def _settle_error(self, row: Delivery, dest: Destination, part: int,
+                            outcome: Outcome) -> None:
+        now = self._clock()
+        action, reason = outcome.action, outcome.reason
+        if action is Action.RETRY_AFTER:
+            await self._ledger.requeue(row.id, now + timedelta(seconds=outcome.retry_after),
+                                       now, error=reason)
+            self.stats["flood_requeued"] += 1
+        elif action is Action.CHAT_GONE:
+            await self._ledger.fail(row.id, reason, now)
+            ended = await self._subs.end_chat(dest.chat_id, reason, now)
+            dropped = await self._ledger.fail_unsent_for_chat(dest.chat_id, reason, now)
+            _LOG.info("chat %d unreachable (%s): %d subscriptions ended, %d messages dropped",
+                      dest.chat_id, reason, ended, dropped)
+            self.stats["failed"] += 1
+            self.stats["chats_gone"] += 1
+        elif action is Action.TOPIC_GONE:
+            await self._ledger.fail(row.id, reason, now)
+            await self._subs.end(dest, reason, now)
+            await self._ledger.fail_unsent_for_chat(dest.chat_id, reason, now,
+                                                    thread_id=dest.thread_id)
+            self.stats["failed"] += 1
+        elif action is Action.TRANSIENT:
+            attempts = row.attempts + 1
+            if attempts >= self._settings.max_attempts:
+                await self._ledger.fail(row.id, reason, now, attempts=attempts)
+                self.stats["failed"] += 1
+            else:
+                await self._ledger.requeue(row.id, now + self._backoff(attempts), now,
+                                           error=reason, attempts=attempts)
+                self.stats["backoff"] += 1
+        elif action is Action.UNCERTAIN:
+            resend = self._settings.resend_uncertain and row.uncertain_count < 1
+            await self._ledger.mark_uncertain(row.id, reason, now,
+                                              resend=self._settings.resend_uncertain,
+                                              uncertain_count=row.uncertain_count)
+            self.stats["uncertain_resent" if resend else "uncertain"] += 1
+            _LOG.warning("delivery %d part %d: %s (resend=%s)", row.id, part + 1, reason,
+                         resend)
+        else:  # REJECTED, or a second migration
+            await self._ledger.fail(row.id, reason, now)
+            self.stats["failed"] += 1
+

@@ -1,0 +1,111 @@
+"""Hooking the back-end into a PTB Application: the due scan job and the sender task.
+
+The JobQueue only *triggers* the scan; the database decides what is due, so a missed or
+doubled tick changes nothing. The sender runs as one long-lived task started after the
+application initialises and stopped (gracefully, in-flight sends finish) before it shuts
+down, so the bot is still usable while the last rows settle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
+
+from telegram.ext import Application, CallbackContext, Job, JobQueue
+
+from bot.config import DeliverySettings
+from bot.delivery.due_scan import DueScan
+from bot.delivery.sender import Sender, utc_now
+
+__all__ = ["SenderService", "attach_sender", "register_due_scan"]
+
+_LOG = logging.getLogger(__name__)
+DUE_SCAN_JOB = "due-scan"
+
+
+def register_due_scan(
+    job_queue: JobQueue[Any],
+    scan: DueScan,
+    settings: DeliverySettings,
+    *,
+    clock: Callable[[], datetime] = utc_now,
+    name: str = DUE_SCAN_JOB,
+) -> Job[Any]:
+    """Run ``scan`` every ``scan_seconds`` (first run at once: that is the catch-up)."""
+
+    async def due_scan_job(_context: CallbackContext[Any, Any, Any, Any]) -> None:
+        await scan.run(clock())
+
+    return job_queue.run_repeating(
+        due_scan_job, interval=settings.scan_seconds, first=0, name=name,
+        job_kwargs={"max_instances": 1, "coalesce": True},
+    )
+
+
+class SenderService:
+    """Owns the sender's task: ``start()`` once, ``stop()`` once."""
+
+    def __init__(self, sender: Sender) -> None:
+        self.sender = sender
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    async def start(self) -> None:
+        if self.running:
+            return
+        self._stop.clear()
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="sender")
+
+    async def _run(self) -> None:
+        try:
+            await self.sender.run(self._stop)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            _LOG.exception("the delivery sender stopped unexpectedly")
+            raise
+
+    async def stop(self, grace_seconds: float = 30.0) -> None:
+        task, self._task = self._task, None
+        if task is None:
+            return
+        self._stop.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(task), grace_seconds)
+        except TimeoutError:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        except Exception:  # already logged by _run
+            _LOG.debug("sender ended with an error", exc_info=True)
+
+
+Hook = Callable[[Any], Awaitable[None]]
+
+
+def attach_sender(application: Application[Any, Any, Any, Any, Any, Any],
+                  service: SenderService) -> None:
+    """Start the sender after ``post_init`` and stop it in ``post_stop`` (chained)."""
+    previous_init: Hook | None = application.post_init
+    previous_stop: Hook | None = application.post_stop
+
+    async def post_init(app: Any) -> None:
+        if previous_init is not None:
+            await previous_init(app)
+        await service.start()
+
+    async def post_stop(app: Any) -> None:
+        await service.stop()
+        if previous_stop is not None:
+            await previous_stop(app)
+
+    application.post_init = post_init
+    application.post_stop = post_stop
