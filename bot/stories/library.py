@@ -8,6 +8,7 @@ index (the pipeline may have been caught half-way through a write) and is report
 
 from __future__ import annotations
 
+import bisect
 import os
 import re
 import stat
@@ -29,6 +30,7 @@ _POSITION = re.compile(r"^[0-9]{1,3}$")
 _HEX_PREFIX = re.compile(r"^[0-9a-f]{6,}$")
 _WORD = re.compile(r"\w+")
 MAX_QUERY_WORDS = 20
+_UNREADABLE = (-1, -1)
 
 
 class StoryFolderError(BotError):
@@ -95,12 +97,14 @@ class StoryLibrary:
         self.tz = tz
         self.last_scan: datetime | None = None
         self._files: dict[str, _FileState] = {}
+        self._holders: dict[str, set[str]] = {}  # key -> names of files whose story has it
+        self._duplicates: dict[str, list[StoryError]] = {}
         self._index = _Index()
         self._search_cache: dict[str, tuple[str, str]] = {}
 
     # -- reading the folder ---------------------------------------------------------------
-    def _list(self) -> dict[str, tuple[tuple[int, int] | None, StoryError | None]]:
-        """Story names with their (size, mtime) signature, or the error that stat gave."""
+    def _list(self) -> dict[str, tuple[str, tuple[int, int], StoryError | None]]:
+        """Story names with their path and (size, mtime) signature, or the stat error."""
         try:
             entries = list(os.scandir(self.folder))
         except FileNotFoundError as exc:
@@ -110,7 +114,7 @@ class StoryLibrary:
         except OSError as exc:
             raise StoryFolderError(
                 f"cannot list story folder {self.folder}: {exc.strerror or exc}") from exc
-        listing: dict[str, tuple[tuple[int, int] | None, StoryError | None]] = {}
+        listing: dict[str, tuple[str, tuple[int, int], StoryError | None]] = {}
         for entry in entries:
             name = entry.name
             if not is_story_file_name(name):
@@ -120,94 +124,152 @@ class StoryLibrary:
             except FileNotFoundError:
                 continue  # deleted between listing and stat
             except OSError as exc:  # symlink loop, permission, …
-                listing[name] = (None, StoryError(f"cannot read file: {exc.strerror or exc}",
-                                                  1, name))
+                listing[name] = (entry.path, _UNREADABLE, StoryError(
+                    f"cannot read file: {exc.strerror or exc}", 1, name))
                 continue
             if stat.S_ISREG(info.st_mode):
-                listing[name] = ((info.st_size, info.st_mtime_ns), None)
+                listing[name] = (entry.path, (info.st_size, info.st_mtime_ns), None)
         return listing
 
-    def _read(self, name: str, size: int) -> Story | None:
+    def _read(self, path: str, name: str, size: int) -> Story | None:
         """Parse one file; None when it vanished between listing and reading."""
         if size > MAX_STORY_BYTES:
             raise StoryError(f"file too large ({size} bytes; the limit is 1 MiB)", 1)
         try:
-            with (self.folder / name).open("rb") as handle:
-                data = handle.read(MAX_STORY_BYTES + 1)
+            descriptor = os.open(path, os.O_RDONLY)
         except FileNotFoundError:
             return None
         except OSError as exc:
             raise StoryError(f"cannot read file: {exc.strerror or exc}", 1) from exc
+        try:
+            data = os.read(descriptor, MAX_STORY_BYTES + 1)
+        except OSError as exc:
+            raise StoryError(f"cannot read file: {exc.strerror or exc}", 1) from exc
+        finally:
+            os.close(descriptor)
         return parse_story(data, name, self.tz)
 
     def rescan(self, now: datetime | None = None) -> RescanReport:
-        """Bring the index up to date with the folder and report what changed."""
+        """Bring the index up to date with the folder and report what changed.
+
+        Only files whose signature changed are read; only the keys they touch are
+        re-indexed, so one new file in a folder of thousands costs a listing and a parse.
+        """
         listing = self._list()
         previous = self._files
         files: dict[str, _FileState] = {}
-        touched = False
-        for name, (signature, list_error) in listing.items():
+        changed: set[str] = set()
+        for name, (path, signature, list_error) in listing.items():
             old = previous.get(name)
-            if list_error is not None or signature is None:
-                files[name] = _FileState((-1, -1), old.story if old else None, list_error)
-                touched = touched or old is None or old.error != list_error
+            if list_error is not None:
+                files[name] = _FileState(signature, old.story if old else None, list_error)
+                if old is None or old.error != list_error:
+                    changed.add(name)
                 continue
             if old is not None and old.signature == signature:
                 files[name] = old
                 continue
-            touched = True
+            changed.add(name)
             try:
-                story = self._read(name, signature[0])
+                story = self._read(path, name, signature[0])
             except StoryError as error:
                 files[name] = _FileState(signature, old.story if old else None,
                                          error.with_path(name))
                 continue
             if story is not None:
                 files[name] = _FileState(signature, story, None)
-        touched = touched or len(files) != len(previous)
+        if len(files) != len(previous) or changed:
+            changed.update(name for name in previous if name not in files)
         self._files = files
         self.last_scan = now or datetime.now(UTC)
-        if not touched:
+        if not changed:
             return RescanReport()
-        return self._rebuild()
+        return self._reindex(changed, previous)
 
-    def _rebuild(self) -> RescanReport:
+    def _reindex(self, changed: set[str], previous: dict[str, _FileState]) -> RescanReport:
         old = self._index
-        winners: dict[str, tuple[str, Story]] = {}
-        rejections: list[StoryError] = []
-        for name in sorted(self._files):
-            state = self._files[name]
-            if state.error is not None:
-                rejections.append(state.error)
-            story = state.story
-            if story is None:
+        affected: set[str] = set()
+        for name in changed:
+            before, after = previous.get(name), self._files.get(name)
+            if before is not None and before.story is not None:
+                affected.add(before.story.key)
+                holders = self._holders.get(before.story.key)
+                if holders is not None:
+                    holders.discard(name)
+            if after is not None and after.story is not None:
+                affected.add(after.story.key)
+                self._holders.setdefault(after.story.key, set()).add(name)
+
+        by_key = dict(old.by_key)
+        by_id = dict(old.by_id)
+        outgoing: list[Story] = []
+        incoming: list[Story] = []
+        for key in affected:
+            winner = self._winner(key)
+            shown = old.by_key.get(key)
+            if winner is shown:
                 continue
-            held = winners.get(story.key)
-            if held is None:
-                winners[story.key] = (name, story)
-                continue
-            # Later `updated` wins; on a tie the name sorting last (this one) wins.
-            keep, drop = ((name, story), held) if story.updated >= held[1].updated else (
-                held, (name, story))
-            winners[story.key] = keep
-            rejections.append(StoryError(
-                f"duplicate key {story.key} (kept {keep[0]})", 1, drop[0]))
-        stories = tuple(sorted((story for _, story in winners.values()), key=latest_order_key))
-        by_key = {story.key: story for story in stories}
-        rejections.sort(key=lambda error: (error.path, error.line))
-        self._index = _Index(stories, by_key, {story.id: story for story in stories},
+            if shown is not None:
+                outgoing.append(shown)
+                del by_id[shown.id]
+            if winner is None:
+                del by_key[key]
+            else:
+                by_key[key] = winner
+                by_id[winner.id] = winner
+                incoming.append(winner)
+        stories = self._reorder(old, outgoing, incoming, by_key)
+        rejections = sorted(
+            [state.error for state in self._files.values() if state.error is not None]
+            + [error for errors in self._duplicates.values() for error in errors],
+            key=lambda error: (error.path, error.line))
+        self._index = _Index(stories, by_key, by_id,
                              {story.key: n for n, story in enumerate(stories)},
                              tuple(rejections))
-        for key in [key for key, story in old.by_key.items() if by_key.get(key) is not story]:
-            self._search_cache.pop(key, None)
+        for story in outgoing:
+            self._search_cache.pop(story.key, None)
         reported = {(e.path, e.line, e.message) for e in old.rejections}
         return RescanReport(
-            new=tuple(s for s in stories if s.key not in old.by_key),
-            updated=tuple(s for s in stories
-                          if s.key in old.by_key and old.by_key[s.key] != s),
-            removed=tuple(s for s in old.stories if s.key not in by_key),
+            new=tuple(s for s in incoming if s.key not in old.by_key),
+            updated=tuple(s for s in incoming if s.key in old.by_key),
+            removed=tuple(s for s in outgoing if s.key not in by_key),
             rejected=tuple(e for e in rejections if (e.path, e.line, e.message) not in reported),
         )
+
+    def _winner(self, key: str) -> Story | None:
+        """The story holding ``key``: later ``updated`` wins, on a tie the later name."""
+        names = sorted(self._holders.get(key, ()))
+        self._duplicates.pop(key, None)
+        if not names:
+            self._holders.pop(key, None)
+            return None
+        best = names[0]
+        for name in names[1:]:
+            if self._story(name).updated >= self._story(best).updated:
+                best = name
+        losers = [name for name in names if name != best]
+        if losers:
+            self._duplicates[key] = [StoryError(f"duplicate key {key} (kept {best})", 1, name)
+                                     for name in losers]
+        return self._story(best)
+
+    def _story(self, name: str) -> Story:
+        story = self._files[name].story
+        assert story is not None
+        return story
+
+    @staticmethod
+    def _reorder(old: _Index, outgoing: list[Story], incoming: list[Story],
+                 by_key: dict[str, Story]) -> tuple[Story, ...]:
+        """Latest order: a full sort after big changes, else remove and insert in place."""
+        if len(outgoing) + len(incoming) > max(16, len(old.stories) // 16):
+            return tuple(sorted(by_key.values(), key=latest_order_key))
+        ordered = list(old.stories)
+        for position in sorted((old.positions[s.key] for s in outgoing), reverse=True):
+            del ordered[position]
+        for story in incoming:
+            bisect.insort(ordered, story, key=latest_order_key)
+        return tuple(ordered)
 
     # -- reading the index ---------------------------------------------------------------
     @property

@@ -29,7 +29,9 @@ _TITLE, _HIGHLIGHTS, _STORY, _OPINIONS = -1, 0, 1, 2
 
 def _clean(text: str) -> str:
     """Rule 9: runs of space/tab become one space; no white space at either end."""
-    return _RUNS.sub(" ", text).strip(_WHITE)
+    if "  " in text or "\t" in text:  # the regex only when needed: this is the hot path
+        text = _RUNS.sub(" ", text)
+    return text.strip(_WHITE)
 
 
 def _bullet_text(line: str) -> str | None:

@@ -30,6 +30,9 @@ _MONTHS = {
 }
 
 
+_FIXED_ZONES = frozenset({"UTC", "Etc/UTC", "Etc/GMT", "GMT", "Zulu", "Etc/Zulu", "UCT"})
+
+
 def looks_like_timestamp(line: str) -> re.Match[str] | None:
     return _SHAPE.match(line)
 
@@ -50,4 +53,6 @@ def read_timestamp(shape: re.Match[str], tz: ZoneInfo) -> datetime | None:
         wall = datetime(int(year), month, int(day), hour_24, int(minute), tzinfo=tz)
     except ValueError:
         return None
+    if tz.key in _FIXED_ZONES:  # no gaps or overlaps: nothing to normalise
+        return wall
     return wall.astimezone(UTC).astimezone(tz)

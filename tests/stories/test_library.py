@@ -85,9 +85,9 @@ def test_unchanged_files_are_not_read_again(story_folder: Path,
     reads: list[str] = []
     original = StoryLibrary._read
 
-    def counting(self: StoryLibrary, name: str, size: int) -> object:
+    def counting(self: StoryLibrary, path: str, name: str, size: int) -> object:
         reads.append(name)
-        return original(self, name, size)
+        return original(self, path, name, size)
 
     monkeypatch.setattr(StoryLibrary, "_read", counting)
     write(story_folder, "200_ffee11223344.txt", "Only this one")
@@ -147,14 +147,14 @@ def test_a_file_deleted_between_listing_and_reading_is_simply_gone(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     write(tmp_path, "1_aaaaaaaa01.txt", "Stays")
     write(tmp_path, "2_aaaaaaaa02.txt", "Vanishes")
-    original = Path.open
+    original = os.open
 
-    def racing_open(self: Path, *args: object, **kwargs: object) -> object:
-        if self.name == "2_aaaaaaaa02.txt":
-            self.unlink()
-        return original(self, *args, **kwargs)  # type: ignore[call-overload]
+    def racing_open(path: str, flags: int, *args: int) -> int:
+        if path.endswith("2_aaaaaaaa02.txt"):
+            Path(path).unlink()
+        return original(path, flags, *args)
 
-    monkeypatch.setattr(Path, "open", racing_open)
+    monkeypatch.setattr(os, "open", racing_open)
     library = loaded(tmp_path)
     assert [s.title for s in library.stories] == ["Stays"]
     assert library.rejections == ()
@@ -174,3 +174,33 @@ def test_a_folder_that_disappears_keeps_the_loaded_stories(story_folder: Path) -
     with pytest.raises(StoryFolderError):
         library.rescan()
     assert len(library.stories) == 15
+
+
+def test_duplicate_keys_follow_incremental_changes(tmp_path: Path) -> None:
+    older = write(tmp_path, "1_cafecafe01.txt", "Older copy", "Mar 1, 2025, 9:00 AM")
+    write(tmp_path, "2_cafecafe01.txt", "Newer copy", "Mar 2, 2025, 9:00 AM")
+    library = loaded(tmp_path)
+    assert library.get("cafecafe01").title == "Newer copy"  # type: ignore[union-attr]
+    assert [str(e) for e in library.rejections] == [
+        "1_cafecafe01.txt:1: duplicate key cafecafe01 (kept 2_cafecafe01.txt)"]
+    write(tmp_path, "1_cafecafe01.txt", "Older copy, now newest", "Mar 3, 2025, 9:00 AM")
+    bump(older)
+    report = library.rescan()
+    assert [s.title for s in report.updated] == ["Older copy, now newest"]
+    assert [str(e) for e in library.rejections] == [
+        "2_cafecafe01.txt:1: duplicate key cafecafe01 (kept 1_cafecafe01.txt)"]
+    older.unlink()
+    report = library.rescan()
+    assert [s.title for s in report.updated] == ["Newer copy"]
+    assert library.rejections == () and len(library.stories) == 1
+
+
+def test_incremental_order_matches_a_fresh_load(story_folder: Path) -> None:
+    library = loaded(story_folder)
+    for number, stamp in enumerate(("Jan 1, 2020, 1:00 AM", "Mar 31, 2025, 9:15 AM",
+                                    "Dec 31, 2030, 11:59 PM")):
+        write(story_folder, f"{50 + number}_ab{number:010x}.txt", f"Story {number}", stamp)
+        library.rescan()
+        assert library.stories == loaded(story_folder).stories
+        assert [library.position_of(s.key) for s in library.stories] == list(
+            range(len(library.stories)))
