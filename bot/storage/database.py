@@ -42,6 +42,7 @@ class Tables:
     payloads: Table
     deliveries: Table
     known_stories: Table
+    broadcasts: Table
 
 
 def _sqlite_path(url: str) -> Path | None:

@@ -47,7 +47,15 @@ def _v1(conn: Connection) -> None:
     md.create_all(conn, tables=[md.tables[n] for n in names], checkfirst=True)
 
 
-MIGRATIONS: tuple[Migration, ...] = (Migration(1, "subscriptions, ledger, payloads", _v1),)
+def _v2(conn: Connection) -> None:
+    md = build_metadata()
+    md.tables["broadcasts"].create(conn, checkfirst=True)
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "subscriptions, ledger, payloads", _v1),
+    Migration(2, "broadcasts", _v2),
+)
 
 
 def _check_steps(steps: Sequence[Migration]) -> int:

@@ -40,7 +40,7 @@ __all__ = [
     "build_metadata",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -128,6 +128,24 @@ def build_metadata() -> MetaData:
         Index(None, "state", "not_before"),
         Index(None, "chat_id"),
         Index(None, "created_at"),
+    )
+
+    Table(  # version 2
+        "broadcasts",
+        md,
+        Column("id", IdInteger(), primary_key=True, autoincrement=True),
+        Column("admin_id", BigInteger, nullable=False),
+        Column("admin_chat_id", BigInteger, nullable=False),
+        Column("payload_id", String(64), ForeignKey("payloads.id"), nullable=False),
+        Column("audience", JSON, nullable=False),
+        Column("state", String(16), nullable=False),
+        Column("status_chat_id", BigInteger),
+        Column("status_message_id", BigInteger),
+        Column("total", Integer, nullable=False, server_default=text("0")),
+        Column("created_at", UtcDateTime, nullable=False),
+        Column("started_at", UtcDateTime),
+        Column("finished_at", UtcDateTime),
+        Index(None, "state"),
     )
 
     Table(

@@ -21,11 +21,14 @@ from telegram.ext import (
 )
 
 from bot.config import Settings
+from bot.delivery.ratelimiter import LaneRateLimiter
+from bot.delivery.wiring import register_due_scan
 from bot.storage.database import Database
 from bot.stories.library import StoryLibrary
-from bot.telegram import admin, reader, subscribers
+from bot.telegram import admin, broadcasting, reader, subscribers
 from bot.telegram.commands import menu
 from bot.telegram.context import BotApplication, BotContext, BotData, BotServices
+from bot.telegram.engine import DeliveryEngine
 from bot.telegram.guards import on_error, throttle_gate
 from bot.telegram.inline import on_inline_query
 from bot.telegram.refresh import rescan_job, rescan_stories
@@ -65,8 +68,12 @@ def _register_subscription_handlers(app: BotApplication) -> None:
 
 
 def _register_admin_handlers(app: BotApplication) -> None:
-    for name, callback in (("stats", admin.on_stats), ("reload", admin.on_reload)):
+    for name, callback in (("stats", admin.on_stats), ("reload", admin.on_reload),
+                           ("broadcast", broadcasting.on_broadcast),
+                           ("broadcasts", broadcasting.on_broadcasts),
+                           ("cancel_broadcast", broadcasting.on_cancel_broadcast)):
         app.add_handler(CommandHandler(name, callback, filters=_NEW))
+    app.add_handler(CallbackQueryHandler(broadcasting.on_broadcast_button, pattern=r"^bc:"))
 
 
 def _register_fallbacks(app: BotApplication) -> None:
@@ -88,13 +95,26 @@ def build_application(settings: Settings, token: str, *,
 
     async def post_init(app: BotApplication) -> None:
         services.bot_username = app.bot.username
-        services.database = await Database.open(settings.database.url)
+        db = services.database = await Database.open(settings.database.url)
+        engine = services.engine = DeliveryEngine.create(db, app.bot, services.library,
+                                                         settings, services.clock)
+        services.wake_sender = engine.wake
         await rescan_stories(services)
+        await engine.alerts.catch_up(services.library.stories, services.clock())
         await app.bot.set_my_commands(menu())
         await admin.install_admin_menus(app.bot, services)
-        assert app.job_queue is not None
-        app.job_queue.run_repeating(rescan_job, interval=settings.stories.rescan_seconds,
-                                    first=settings.stories.rescan_seconds, name="rescan")
+        jobs = app.job_queue
+        assert jobs is not None
+        jobs.run_repeating(rescan_job, interval=settings.stories.rescan_seconds,
+                           first=settings.stories.rescan_seconds, name="rescan")
+        register_due_scan(jobs, engine.scan, settings.delivery, clock=services.clock)
+        jobs.run_repeating(broadcasting.progress_job, first=1.0, name="broadcast-progress",
+                           interval=max(0.5, settings.delivery.progress_interval_seconds / 2))
+        await engine.sender.start()
+
+    async def post_stop(app: BotApplication) -> None:
+        if services.engine is not None:
+            await services.engine.sender.stop()
 
     async def post_shutdown(app: BotApplication) -> None:
         if services.database is not None:
@@ -113,7 +133,9 @@ def build_application(settings: Settings, token: str, *,
         .defaults(defaults)
         .context_types(context_types)
         .concurrent_updates(64)
+        .rate_limiter(LaneRateLimiter.from_settings(settings.delivery))
         .post_init(post_init)
+        .post_stop(post_stop)
         .post_shutdown(post_shutdown)
         .build()
     )
@@ -142,6 +164,8 @@ async def stop_bot(app: BotApplication) -> None:
         await app.updater.stop()
     if app.running:
         await app.stop()
+        if app.post_stop is not None:
+            await app.post_stop(app)
     if app.post_shutdown is not None:
         await app.post_shutdown(app)
     await app.shutdown()

@@ -8,7 +8,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from zoneinfo import ZoneInfo
 
 from telegram.ext import Application, CallbackContext, ExtBot
@@ -18,6 +18,9 @@ from bot.storage.database import Database
 from bot.storage.subscriptions import Destination, SubscriptionStore
 from bot.stories.library import StoryLibrary
 from bot.telegram.throttle import UserThrottle
+
+if TYPE_CHECKING:
+    from bot.telegram.engine import DeliveryEngine
 
 __all__ = ["BotApplication", "BotContext", "BotData", "BotServices", "SearchSessions",
            "TtlCache"]
@@ -90,12 +93,18 @@ class BotServices:
     database: Database | None = None
     admins: TtlCache[tuple[int, int], bool] = field(default_factory=lambda: TtlCache(60.0))
     zones: TtlCache[Destination, ZoneInfo] = field(default_factory=lambda: TtlCache(300.0))
+    engine: DeliveryEngine | None = None
+    wake_sender: Callable[[], None] = lambda: None
+    progress_edits: dict[int, float] = field(default_factory=dict)
+
+    def require_database(self) -> Database:
+        if self.database is None:  # pragma: no cover - wiring error
+            raise RuntimeError("the database is not open yet")
+        return self.database
 
     @property
     def subscriptions(self) -> SubscriptionStore:
-        if self.database is None:  # pragma: no cover - wiring error
-            raise RuntimeError("the database is not open yet")
-        return SubscriptionStore(self.database)
+        return SubscriptionStore(self.require_database())
 
     async def reader_zone(self, dest: Destination | None = None) -> ZoneInfo:
         """The zone a reader sees times in: their subscription's, else the default."""
@@ -117,7 +126,7 @@ class BotData:
         self.services: BotServices | None = None
 
 
-class BotContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], BotData]):
+class BotContext(CallbackContext[ExtBot[Any], dict[Any, Any], dict[Any, Any], BotData]):
     """The callback context handlers receive; ``context.services`` is typed."""
 
     @property
@@ -128,5 +137,5 @@ class BotContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], B
         return services
 
 
-BotApplication = Application[ExtBot[None], BotContext, dict[Any, Any], dict[Any, Any],
+BotApplication = Application[ExtBot[Any], BotContext, dict[Any, Any], dict[Any, Any],
                              BotData, Any]

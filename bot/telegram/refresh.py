@@ -25,6 +25,8 @@ async def rescan_stories(services: BotServices) -> RescanReport | None:
         return None
     for rejection in report.rejected:
         log.warning("story rejected %s", rejection)
+    if services.engine is not None and (report.new or report.updated):
+        await services.engine.alerts.plan(report.new, report.updated, services.clock())
     if report.changed:
         log.info("stories rescanned new=%d updated=%d removed=%d total=%d", len(report.new),
                  len(report.updated), len(report.removed), len(services.library.stories))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, datetime, time, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -13,17 +14,58 @@ from sqlalchemy import Column, Connection, Integer, MetaData, String, Table, sel
 from bot.errors import StorageError
 from bot.storage import MIGRATIONS, Database, Destination, Migration, SubscriptionStore
 from bot.storage.migrations import current_version
+from bot.storage.schema import SCHEMA_VERSION
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 
 Clock = Any
 OpenDb = Any
 
 
 async def test_fresh_database_is_current_version(db: Database) -> None:
-    assert await current_version(db.engine) == 1
+    assert await current_version(db.engine) == SCHEMA_VERSION == 2
     async with db.engine.connect() as conn:
         names = await conn.run_sync(lambda c: set(c.dialect.get_table_names(c)))
-    assert {"subscriptions", "deliveries", "payloads", "known_stories",
+    assert {"subscriptions", "deliveries", "payloads", "known_stories", "broadcasts",
             "schema_version"} <= names
+
+
+async def test_a_version_1_database_upgrades_keeping_every_subscriber(
+    open_db: OpenDb, clock: Clock
+) -> None:
+    old = await open_db(migrations=MIGRATIONS[:1])
+    store = SubscriptionStore(old)
+    kept = [await store.subscribe(Destination(n, n % 3), "private", time(7, n),
+                                  ZoneInfo("Asia/Tokyo"), clock()) for n in range(1, 30)]
+    assert await current_version(old.engine) == 1
+    new = await open_db()
+    assert await current_version(new.engine) == 2
+    for subscription in kept:
+        again = await SubscriptionStore(new).get(subscription.destination)
+        assert again == subscription
+
+
+async def test_the_stored_version_1_fixture_upgrades_in_place(tmp_path: Path) -> None:
+    """A SQLite file as version 1 of the bot left it (tests/fixtures/schema_v1.sql)."""
+    path = tmp_path / "v1.sqlite3"
+    with sqlite3.connect(path) as con:
+        con.executescript((FIXTURES / "schema_v1.sql").read_text())
+    db = await Database.open(f"sqlite+aiosqlite:///{path}")
+    try:
+        assert await current_version(db.engine) == 2
+        store = SubscriptionStore(db)
+        berlin = await store.get(Destination(1001))
+        topic = await store.get(Destination(-1002003004005, 42))
+        ended = await store.get(Destination(1003))
+        assert berlin is not None and topic is not None and ended is not None
+        assert (berlin.delivery_time, berlin.timezone.key, berlin.follows) == (
+            time(7, 30), "Europe/Berlin", ("harbour", "rail"))
+        assert (topic.chat_type, topic.timezone.key, topic.active) == (
+            "supergroup", "America/New_York", True)
+        assert (ended.active, ended.ended_reason) == (False, "unsubscribed")
+        assert await store.counts_by_chat_type() == {"private": 1, "supergroup": 1}
+    finally:
+        await db.close()
 
 
 async def test_reopen_is_idempotent(open_db: OpenDb, clock: Clock) -> None:
@@ -32,7 +74,7 @@ async def test_reopen_is_idempotent(open_db: OpenDb, clock: Clock) -> None:
     await store.subscribe(Destination(1), "private", time(8), ZoneInfo("UTC"), clock())
     await first.close()
     second = await open_db()
-    assert await current_version(second.engine) == 1
+    assert await current_version(second.engine) == 2
     assert await SubscriptionStore(second).get(Destination(1)) is not None
 
 
@@ -41,7 +83,7 @@ async def test_newer_database_is_refused_clearly(open_db: OpenDb) -> None:
     table = db.tables.schema_version
     async with db.engine.begin() as conn:
         await conn.execute(update(table).values(version=99))
-    with pytest.raises(StorageError, match=r"version 99, newer than this bot understands \(1\)"):
+    with pytest.raises(StorageError, match=r"version 99, newer than this bot understands \(2\)"):
         await open_db()
 
 
@@ -54,20 +96,20 @@ async def test_upgrade_keeps_subscribers_and_runs_each_step_once(
     )
     runs: list[int] = []
 
-    def v2(conn: Connection) -> None:
-        runs.append(2)
+    def v3(conn: Connection) -> None:
+        runs.append(3)
         conn.execute(text("ALTER TABLE subscriptions ADD COLUMN language VARCHAR(8) "
                           "DEFAULT 'en' NOT NULL"))
         md = MetaData()
-        Table("broadcasts", md, Column("id", Integer, primary_key=True),
+        Table("notes", md, Column("id", Integer, primary_key=True),
               Column("title", String(100)))
         md.create_all(conn)
 
-    steps = (*MIGRATIONS, Migration(2, "language and broadcasts", v2))
+    steps = (*MIGRATIONS, Migration(3, "language and notes", v3))
     upgraded = await open_db(migrations=steps)
     again = await open_db(migrations=steps)
-    assert runs == [2]
-    assert await current_version(again.engine) == 2
+    assert runs == [3]
+    assert await current_version(again.engine) == 3
     kept = await SubscriptionStore(upgraded).get(Destination(42, 7))
     assert kept is not None
     assert (kept.id, kept.delivery_time, kept.timezone) == (sub.id, time(7, 15),
@@ -75,7 +117,7 @@ async def test_upgrade_keeps_subscribers_and_runs_each_step_once(
     async with upgraded.engine.connect() as conn:
         language = (await conn.execute(text("SELECT language FROM subscriptions"))).scalar()
     assert language == "en"
-    # the old code (knowing only version 1) now refuses the upgraded database
+    # the current code (knowing only version 2) now refuses the upgraded database
     with pytest.raises(StorageError, match="newer than this bot"):
         await open_db()
 
@@ -88,9 +130,9 @@ async def test_broken_step_leaves_previous_version(open_db: OpenDb) -> None:
         raise RuntimeError("boom")
 
     with pytest.raises(RuntimeError):
-        await open_db(migrations=(*MIGRATIONS, Migration(2, "broken", broken)))
+        await open_db(migrations=(*MIGRATIONS, Migration(3, "broken", broken)))
     db = await open_db()
-    assert await current_version(db.engine) == 1
+    assert await current_version(db.engine) == 2
     async with db.engine.connect() as conn:
         names = await conn.run_sync(lambda c: set(c.dialect.get_table_names(c)))
     assert "half_done" not in names

@@ -1,0 +1,198 @@
+"""Admin broadcasts: the draft an admin previews, its audience, and its figures.
+
+A broadcast's messages are ordinary ledger rows (kind ``broadcast``, ref = broadcast id),
+so they share the sender, the rate limiter and the error handling of every bulk message.
+This table holds what the ledger does not: who asked, for whom, and how far it got.
+State moves ``draft → sending → done``, or to ``cancelled``; each move is a conditional
+UPDATE, so two admins pressing "send" (or one pressing twice) start it once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, case, func, or_, select, update
+
+from bot.storage.database import Database
+from bot.storage.ledger import DeliveryLedger, DeliveryState
+from bot.storage.payloads import Payload, payload_from_json
+
+__all__ = ["Audience", "Broadcast", "BroadcastFigures", "BroadcastStore"]
+
+BROADCAST = "broadcast"
+_BLOCKED_MARKERS = ("forbidden", "blocked", "kicked", "deactivated", "chat not found")
+
+
+@dataclass(frozen=True, slots=True)
+class Audience:
+    """Who receives a broadcast: every active subscription, optionally narrowed."""
+
+    chat_types: tuple[str, ...] = ()  # empty: every chat type
+    follow: str | None = None  # only destinations following this word
+
+    def describe(self) -> str:
+        parts = []
+        if self.chat_types == ("private",):
+            parts.append("private chats only")
+        elif self.chat_types:
+            parts.append("groups only")
+        if self.follow:
+            parts.append(f"following “{self.follow}”")
+        return ", ".join(parts) or "all subscribers"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"chat_types": list(self.chat_types), "follow": self.follow}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Audience:
+        return cls(tuple(data.get("chat_types") or ()), data.get("follow"))
+
+
+@dataclass(frozen=True, slots=True)
+class Broadcast:
+    id: int
+    admin_id: int
+    admin_chat_id: int
+    payload_id: str
+    audience: Audience
+    state: str
+    status_chat_id: int | None
+    status_message_id: int | None
+    total: int
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class BroadcastFigures:
+    """Where a broadcast's ledger rows stand."""
+
+    sent: int = 0
+    failed: int = 0
+    blocked: int = 0
+    remaining: int = 0
+    cancelled: int = 0
+    uncertain: int = 0
+
+    @property
+    def done(self) -> int:
+        return self.sent + self.failed + self.blocked + self.cancelled + self.uncertain
+
+    @property
+    def total(self) -> int:
+        return self.done + self.remaining
+
+
+def _broadcast(row: Any) -> Broadcast:
+    m = row._mapping
+    return Broadcast(
+        id=int(m["id"]), admin_id=int(m["admin_id"]), admin_chat_id=int(m["admin_chat_id"]),
+        payload_id=m["payload_id"], audience=Audience.from_json(m["audience"]),
+        state=m["state"], status_chat_id=m["status_chat_id"],
+        status_message_id=m["status_message_id"], total=int(m["total"]),
+        created_at=m["created_at"], started_at=m["started_at"], finished_at=m["finished_at"],
+    )
+
+
+class BroadcastStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._b = db.tables.broadcasts
+        self._d = db.tables.deliveries
+
+    async def create(self, admin_id: int, admin_chat_id: int, payload: Payload,
+                     audience: Audience, now: datetime) -> Broadcast:
+        async with self._db.engine.begin() as conn:
+            payload_id = await DeliveryLedger(self._db).store_payload(conn, payload, now)
+            result = await conn.execute(
+                self._b.insert().values(
+                    admin_id=admin_id, admin_chat_id=admin_chat_id, payload_id=payload_id,
+                    audience=audience.to_json(), state="draft", total=0, created_at=now,
+                ).returning(self._b.c.id))
+            broadcast_id = int(result.scalar_one())
+        found = await self.get(broadcast_id)
+        assert found is not None
+        return found
+
+    async def get(self, broadcast_id: int) -> Broadcast | None:
+        async with self._db.engine.connect() as conn:
+            row = (await conn.execute(
+                select(self._b).where(self._b.c.id == broadcast_id))).first()
+        return _broadcast(row) if row is not None else None
+
+    async def payload(self, broadcast: Broadcast) -> Payload:
+        p = self._db.tables.payloads
+        async with self._db.engine.connect() as conn:
+            body = (await conn.execute(
+                select(p.c.body).where(p.c.id == broadcast.payload_id))).scalar_one()
+        return payload_from_json(body)
+
+    async def recent(self, limit: int = 10) -> list[Broadcast]:
+        async with self._db.engine.connect() as conn:
+            rows = (await conn.execute(
+                select(self._b).order_by(self._b.c.id.desc()).limit(limit))).all()
+        return [_broadcast(r) for r in rows]
+
+    async def in_state(self, state: str) -> list[Broadcast]:
+        async with self._db.engine.connect() as conn:
+            rows = (await conn.execute(
+                select(self._b).where(self._b.c.state == state).order_by(self._b.c.id))).all()
+        return [_broadcast(r) for r in rows]
+
+    async def _move(self, broadcast_id: int, from_states: tuple[str, ...],
+                    **values: Any) -> bool:
+        async with self._db.engine.begin() as conn:
+            result = await conn.execute(
+                update(self._b).where(self._b.c.id == broadcast_id,
+                                      self._b.c.state.in_(from_states)).values(**values))
+        return bool(result.rowcount)
+
+    async def start(self, broadcast_id: int, now: datetime) -> bool:
+        """draft → sending; False if it was already started, cancelled or unknown."""
+        return await self._move(broadcast_id, ("draft",), state="sending", started_at=now)
+
+    async def cancel(self, broadcast_id: int, now: datetime) -> bool:
+        """Stop what is not sent yet; False if it had already finished."""
+        moved = await self._move(broadcast_id, ("draft", "sending"), state="cancelled",
+                                 finished_at=now)
+        if moved:
+            await DeliveryLedger(self._db).cancel(BROADCAST, str(broadcast_id), now)
+        return moved
+
+    async def finish(self, broadcast_id: int, now: datetime) -> bool:
+        return await self._move(broadcast_id, ("sending",), state="done", finished_at=now)
+
+    async def set_total(self, broadcast_id: int, total: int) -> None:
+        async with self._db.engine.begin() as conn:
+            await conn.execute(update(self._b).where(self._b.c.id == broadcast_id)
+                               .values(total=total))
+
+    async def set_status_message(self, broadcast_id: int, chat_id: int,
+                                 message_id: int) -> None:
+        async with self._db.engine.begin() as conn:
+            await conn.execute(update(self._b).where(self._b.c.id == broadcast_id)
+                               .values(status_chat_id=chat_id, status_message_id=message_id))
+
+    async def figures(self, broadcast_id: int) -> BroadcastFigures:
+        d = self._d
+        blocked = or_(*(func.lower(func.coalesce(d.c.error, "")).contains(marker)
+                        for marker in _BLOCKED_MARKERS))
+        failed = d.c.state == DeliveryState.FAILED.value
+        bucket = case(
+            (and_(failed, blocked), "blocked"),
+            (d.c.state.in_((DeliveryState.PENDING.value, DeliveryState.SENDING.value)),
+             "remaining"),
+            else_=d.c.state,
+        )
+        stmt = (select(bucket, func.count()).where(d.c.kind == BROADCAST,
+                                                   d.c.ref == str(broadcast_id))
+                .group_by(bucket))
+        async with self._db.engine.connect() as conn:
+            counts = {str(k): int(n) for k, n in (await conn.execute(stmt)).all()}
+        return BroadcastFigures(
+            sent=counts.get("sent", 0), failed=counts.get("failed", 0),
+            blocked=counts.get("blocked", 0), remaining=counts.get("remaining", 0),
+            cancelled=counts.get("cancelled", 0), uncertain=counts.get("uncertain", 0))

@@ -1,0 +1,332 @@
+"""/broadcast: preview, confirm, fan out through the delivery engine, report progress.
+
+Nothing goes out before "send"; the draft → sending move is a conditional UPDATE, so a
+double press or two admins send once. The fan-out creates ledger rows that the shared
+sender delivers (same rate limiter, same error handling: a blocked chat ends its
+subscription). A progress job edits the admin's status message at most every
+``delivery.progress_interval_seconds`` and writes the final report; after a restart it
+simply continues with the broadcasts still in state "sending".
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from datetime import datetime
+from html import escape
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram.error import BadRequest
+
+from bot.delivery.broadcast import audience_size, fan_out
+from bot.delivery.sender import _keyboard as keyboard_of  # TODO: public name
+from bot.render.html import utf16_len
+from bot.storage.broadcasts import Audience, Broadcast, BroadcastFigures, BroadcastStore
+from bot.storage.payloads import CopyPayload, MessagePart, MessagesPayload, Payload
+from bot.telegram.admin import NOT_ALLOWED, is_admin, require_admin
+from bot.telegram.context import BotContext, BotServices
+
+__all__ = ["on_broadcast", "on_broadcast_button", "on_broadcasts", "on_cancel_broadcast",
+           "progress_job"]
+
+log = logging.getLogger(__name__)
+
+USAGE = ("Usage: reply /broadcast to the message to send (text, photo with caption, …), "
+         "or write it after the command.\nTargets (optional, first): private, groups, "
+         "follow:WORD.\nFor example: <code>/broadcast groups The briefing moves to 7:00 "
+         "tomorrow.</code>")
+TEXT_LIMIT = 4096
+_PREFIX = re.compile(r"^/broadcast(?:@\w+)?((?:\s+(?:private|groups|follow:[\w'-]{1,64}))*)"
+                     r"\s*", re.IGNORECASE)
+_BUTTON = re.compile(r"^bc:([stc]):([0-9]{1,12})$")
+# What copyMessage refuses (service, paid, invoice and giveaway messages).
+_NOT_COPYABLE = ("new_chat_members", "left_chat_member", "new_chat_title", "new_chat_photo",
+                 "delete_chat_photo", "group_chat_created", "pinned_message", "invoice",
+                 "successful_payment", "giveaway", "giveaway_winners", "paid_media",
+                 "migrate_to_chat_id", "forum_topic_created", "video_chat_started")
+_BAR = 12
+
+
+def _audience(targets: str) -> Audience:
+    words = targets.lower().split()
+    chat_types: tuple[str, ...] = ()
+    follow = None
+    for word in words:
+        if word == "private":
+            chat_types = ("private",)
+        elif word == "groups":
+            chat_types = ("group", "supergroup")
+        elif word.startswith("follow:"):
+            follow = word.removeprefix("follow:")
+    return Audience(chat_types, follow)
+
+
+def _copy_refusal(message: Message) -> str | None:
+    for attribute in _NOT_COPYABLE:
+        if getattr(message, attribute, None):
+            kind = attribute.replace("_", " ")
+            return f"A {kind} message can't be copied; send the announcement as a new message."
+    return None
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{max(1, round(seconds))} s"
+    if seconds < 5400:
+        return f"{round(seconds / 60)} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def _bar(done: int, total: int) -> str:
+    filled = round(_BAR * done / total) if total else _BAR
+    percent = round(100 * done / total) if total else 100
+    return f"{'▓' * filled}{'░' * (_BAR - filled)} {percent}%"
+
+
+def _figures_line(figures: BroadcastFigures) -> str:
+    return (f"Sent {figures.sent} · failed {figures.failed} · blocked {figures.blocked} · "
+            f"remaining {figures.remaining}")
+
+
+async def _send_payload(context: BotContext, chat_id: int, payload: Payload) -> None:
+    """Show a payload exactly as subscribers get it (used for preview and test sends)."""
+    if isinstance(payload, CopyPayload):
+        await context.bot.copy_message(chat_id, payload.from_chat_id, payload.message_id)
+        return
+    for part in payload.parts:
+        await context.bot.send_message(chat_id, part.html, reply_markup=keyboard_of(part.buttons))
+
+
+def _preview_keyboard(broadcast_id: int, audience: int) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup([
+        [InlineKeyboardButton(f"📣 Send to {audience}", callback_data=f"bc:s:{broadcast_id}")],
+        [InlineKeyboardButton("Send a test to me", callback_data=f"bc:t:{broadcast_id}"),
+         InlineKeyboardButton("Cancel", callback_data=f"bc:c:{broadcast_id}")],
+    ])
+
+
+def _cancel_keyboard(broadcast_id: int) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup([[InlineKeyboardButton(
+        "Cancel the rest", callback_data=f"bc:c:{broadcast_id}")]])
+
+
+async def on_broadcast(update: Update, context: BotContext) -> None:
+    message = update.effective_message
+    if message is None or not await require_admin(update, context):
+        return
+    services = context.services
+    text = message.text or ""
+    prefix = _PREFIX.match(text)
+    if prefix is None:
+        await message.reply_text(USAGE)
+        return
+    audience = _audience(prefix.group(1))
+    body = text[prefix.end():]
+    payload: Payload
+    if message.reply_to_message is not None:
+        if body.strip():
+            await message.reply_text("Reply with /broadcast alone (plus an optional target), "
+                                     "or write the text after /broadcast — not both.\n" + USAGE)
+            return
+        refusal = _copy_refusal(message.reply_to_message)
+        if refusal:
+            await message.reply_text(refusal)
+            return
+        payload = CopyPayload(message.chat_id, message.reply_to_message.message_id)
+    else:
+        if not body.strip():
+            await message.reply_text(USAGE)
+            return
+        length = utf16_len(body.strip())
+        if length > TEXT_LIMIT:
+            await message.reply_text(f"That text is {length} characters; Telegram allows "
+                                     f"{TEXT_LIMIT} in one message. Shorten it, or send it as "
+                                     "a message and reply /broadcast to it.")
+            return
+        html = _PREFIX.sub("", message.text_html, count=1).strip()
+        payload = MessagesPayload((MessagePart(html),))
+    await _preview(message, context, services, payload, audience)
+
+
+async def _preview(message: Message, context: BotContext, services: BotServices,
+                   payload: Payload, audience: Audience) -> None:
+    db = services.require_database()
+    user_id = message.from_user.id if message.from_user else 0
+    broadcast = await BroadcastStore(db).create(user_id, message.chat_id, payload, audience,
+                                                services.clock())
+    size = await audience_size(db, audience)
+    rate = services.settings.delivery.rate_per_second
+    await _send_payload(context, message.chat_id, payload)
+    status = await message.reply_text(
+        f"📣 <b>Broadcast #{broadcast.id}</b> — preview above, exactly as subscribers will "
+        f"see it.\nAudience: {escape(audience.describe())} ({size} destinations).\n"
+        f"Expected duration: about {_duration(size / rate)} at {rate:g} messages/s.\n"
+        "Nothing is sent before you press “Send”.",
+        reply_markup=_preview_keyboard(broadcast.id, size), do_quote=False)
+    await BroadcastStore(db).set_status_message(broadcast.id, status.chat_id, status.message_id)
+    log.info("broadcast drafted id=%d admin=%s audience=%s size=%d", broadcast.id, user_id,
+             audience.describe(), size)
+
+
+async def on_broadcast_button(update: Update, context: BotContext) -> None:
+    query = update.callback_query
+    if query is None:
+        return
+    services = context.services
+    match = _BUTTON.match(query.data or "")
+    if not is_admin(services, query.from_user.id):
+        log.warning("admin button refused user=%s data=%s", query.from_user.id,
+                    (query.data or "")[:64])
+        await query.answer(NOT_ALLOWED, show_alert=True)
+        return
+    store = BroadcastStore(services.require_database())
+    broadcast = await store.get(int(match.group(2))) if match else None
+    if match is None or broadcast is None:
+        await query.answer("This broadcast no longer exists.")
+        return
+    action = match.group(1)
+    if action == "t":
+        await _send_payload(context, query.from_user.id, await store.payload(broadcast))
+        await query.answer("Test sent to you.")
+    elif action == "c":
+        await _cancel(query.message if isinstance(query.message, Message) else None,
+                      context, broadcast, query.from_user.id)
+        await query.answer()
+    else:
+        await _start(context, broadcast, query.from_user.id)
+        await query.answer()
+
+
+async def _start(context: BotContext, broadcast: Broadcast, admin_id: int) -> None:
+    services = context.services
+    db = services.require_database()
+    store = BroadcastStore(db)
+    now = services.clock()
+    if not await store.start(broadcast.id, now):
+        current = await store.get(broadcast.id)
+        state = current.state if current else "gone"
+        log.info("broadcast start ignored id=%d admin=%s state=%s", broadcast.id, admin_id,
+                 state)
+        return
+    log.info("broadcast started id=%d admin=%s", broadcast.id, admin_id)
+    total = await fan_out(db, broadcast, await store.payload(broadcast), now)
+    services.wake_sender()
+    started = await store.get(broadcast.id)
+    if started is not None:
+        await _show_progress(context, started, await store.figures(broadcast.id), force=True)
+    log.info("broadcast fanned out id=%d destinations=%d", broadcast.id, total)
+
+
+async def _cancel(message: Message | None, context: BotContext, broadcast: Broadcast,
+                  admin_id: int) -> str:
+    services = context.services
+    store = BroadcastStore(services.require_database())
+    if not await store.cancel(broadcast.id, services.clock()):
+        return f"Broadcast #{broadcast.id} had already finished ({broadcast.state})."
+    figures = await store.figures(broadcast.id)
+    text = (f"📣 <b>Broadcast #{broadcast.id}</b> — cancelled by the admin.\n"
+            f"{figures.sent} were sent before cancelling; {figures.cancelled} will not be sent.")
+    log.info("broadcast cancelled id=%d admin=%s sent=%d cancelled=%d", broadcast.id,
+             admin_id, figures.sent, figures.cancelled)
+    if message is not None:
+        await _edit(message.chat_id, message.message_id, context, text, None)
+    return text
+
+
+async def on_cancel_broadcast(update: Update, context: BotContext) -> None:
+    message = update.effective_message
+    if message is None or not await require_admin(update, context):
+        return
+    args = context.args or []
+    if len(args) != 1 or not args[0].lstrip("#").isdecimal():
+        await message.reply_text("Usage: /cancel_broadcast ID\nFor example: "
+                                 "<code>/cancel_broadcast 12</code> (see /broadcasts)")
+        return
+    store = BroadcastStore(context.services.require_database())
+    broadcast = await store.get(int(args[0].lstrip("#")))
+    if broadcast is None:
+        await message.reply_text("There is no such broadcast. /broadcasts lists them.")
+        return
+    admin_id = message.from_user.id if message.from_user else 0
+    await message.reply_text(await _cancel(None, context, broadcast, admin_id))
+
+
+async def on_broadcasts(update: Update, context: BotContext) -> None:
+    message = update.effective_message
+    if message is None or not await require_admin(update, context):
+        return
+    store = BroadcastStore(context.services.require_database())
+    lines = ["<b>Recent broadcasts</b>"]
+    for broadcast in await store.recent(10):
+        figures = await store.figures(broadcast.id)
+        lines.append(f"#{broadcast.id} {broadcast.state}, "
+                     f"{broadcast.created_at:%Y-%m-%d %H:%M} UTC, "
+                     f"{escape(broadcast.audience.describe())}: {_figures_line(figures)}")
+    if len(lines) == 1:
+        lines.append("None yet. /broadcast sends one.")
+    await message.reply_text("\n".join(lines))
+
+
+async def _edit(chat_id: int, message_id: int, context: BotContext, text: str,
+                keyboard: InlineKeyboardMarkup | None) -> None:
+    try:
+        await context.bot.edit_message_text(text, chat_id, message_id, reply_markup=keyboard)
+    except BadRequest as error:
+        if "not modified" not in error.message:
+            log.warning("broadcast status edit failed chat=%s: %s", chat_id, error.message)
+
+
+def _progress_text(broadcast: Broadcast, figures: BroadcastFigures, now: datetime) -> str:
+    elapsed = (now - broadcast.started_at).total_seconds() if broadcast.started_at else 0.0
+    rate = figures.done / elapsed if elapsed > 0 else 0.0
+    eta = f"about {_duration(figures.remaining / rate)}" if rate > 0 else "estimating…"
+    return (f"📣 <b>Broadcast #{broadcast.id}</b> — sending to "
+            f"{escape(broadcast.audience.describe())}\n{_bar(figures.done, figures.total)}\n"
+            f"{_figures_line(figures)}\nETA {eta}")
+
+
+def _report_text(broadcast: Broadcast, figures: BroadcastFigures, now: datetime) -> str:
+    took = (now - broadcast.started_at).total_seconds() if broadcast.started_at else 0.0
+    return (f"📣 <b>Broadcast #{broadcast.id}</b> — done in {_duration(took)}.\n"
+            f"Sent {figures.sent} · failed {figures.failed} · blocked {figures.blocked} "
+            f"(their subscriptions ended) · uncertain {figures.uncertain} · cancelled "
+            f"{figures.cancelled}")
+
+
+async def _show_progress(context: BotContext, broadcast: Broadcast, figures: BroadcastFigures,
+                         *, force: bool = False) -> None:
+    """Edit the status message, never more often than the configured interval."""
+    if broadcast.status_chat_id is None or broadcast.status_message_id is None:
+        return
+    services = context.services
+    interval = services.settings.delivery.progress_interval_seconds
+    last = services.progress_edits.get(broadcast.id)
+    now_mono = time.monotonic()
+    if not force and last is not None and now_mono - last < interval:
+        return
+    services.progress_edits[broadcast.id] = now_mono
+    await _edit(broadcast.status_chat_id, broadcast.status_message_id, context,
+                _progress_text(broadcast, figures, services.clock()),
+                _cancel_keyboard(broadcast.id))
+
+
+async def progress_job(context: BotContext) -> None:
+    """Report every broadcast in flight; finish the ones with nothing left to send."""
+    services = context.services
+    if services.database is None:
+        return
+    store = BroadcastStore(services.database)
+    for broadcast in await store.in_state("sending"):
+        figures = await store.figures(broadcast.id)
+        if figures.remaining == 0 and figures.total >= broadcast.total:
+            now = services.clock()
+            if await store.finish(broadcast.id, now) and broadcast.status_chat_id and \
+                    broadcast.status_message_id:
+                services.progress_edits.pop(broadcast.id, None)
+                await _edit(broadcast.status_chat_id, broadcast.status_message_id, context,
+                            _report_text(broadcast, figures, now), None)
+                log.info("broadcast done id=%d sent=%d failed=%d blocked=%d", broadcast.id,
+                         figures.sent, figures.failed, figures.blocked)
+            continue
+        await _show_progress(context, broadcast, figures)

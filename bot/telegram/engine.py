@@ -1,0 +1,45 @@
+"""The delivery engine as the running bot holds it: due scan, alerts and the sender."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from telegram.ext import ExtBot
+
+from bot.config import Settings
+from bot.delivery.alerts import AlertPlanner
+from bot.delivery.digest import LibraryDigestBuilder
+from bot.delivery.due_scan import DueScan
+from bot.delivery.sender import Sender
+from bot.delivery.wiring import SenderService
+from bot.storage.database import Database
+from bot.stories.library import StoryLibrary
+
+__all__ = ["DeliveryEngine"]
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryEngine:
+    """Every bulk message (briefing, alert, broadcast) goes through these three."""
+
+    scan: DueScan
+    alerts: AlertPlanner
+    sender: SenderService
+
+    @classmethod
+    def create(cls, db: Database, bot: ExtBot[Any], library: StoryLibrary, settings: Settings,
+               clock: Callable[[], datetime]) -> DeliveryEngine:
+        sender = Sender(db, bot, settings.delivery, clock=clock)
+        return cls(
+            scan=DueScan(db, LibraryDigestBuilder(library, settings.briefing),
+                         settings.briefing, on_created=sender.notify),
+            alerts=AlertPlanner(db, on_created=sender.notify),
+            sender=SenderService(sender),
+        )
+
+    def wake(self) -> None:
+        """New ledger rows exist: send them now rather than at the next poll."""
+        self.sender.sender.notify()
