@@ -45,7 +45,7 @@ from bot.storage.ledger import ClaimedDelivery, Delivery, DeliveryLedger
 from bot.storage.payloads import Button, CopyPayload, MessagePart, Payload
 from bot.storage.subscriptions import Destination, SubscriptionStore
 
-__all__ = ["Sender", "utc_now"]
+__all__ = ["Sender", "keyboard_of", "utc_now"]
 
 _LOG = logging.getLogger(__name__)
 _PAYLOAD_CACHE = 1_000
@@ -55,7 +55,7 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def _keyboard(rows: tuple[tuple[Button, ...], ...]) -> InlineKeyboardMarkup | None:
+def keyboard_of(rows: tuple[tuple[Button, ...], ...]) -> InlineKeyboardMarkup | None:
     if not rows:
         return None
     return InlineKeyboardMarkup([
@@ -181,7 +181,7 @@ class Sender:
         part: MessagePart = payload.parts[index]
         await self._bot.send_message(
             chat_id=dest.chat_id, text=part.html, parse_mode=ParseMode.HTML,
-            message_thread_id=thread, reply_markup=_keyboard(part.buttons),
+            message_thread_id=thread, reply_markup=keyboard_of(part.buttons),
             rate_limit_args=BULK,
         )
 

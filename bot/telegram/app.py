@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from telegram import LinkPreviewOptions, Update
@@ -85,13 +87,20 @@ def _register_fallbacks(app: BotApplication) -> None:
 
 
 def build_application(settings: Settings, token: str, *,
-                      library: StoryLibrary | None = None) -> BotApplication:
-    """The bot's Application with services installed; nothing runs until it is started."""
+                      library: StoryLibrary | None = None,
+                      clock: Callable[[], datetime] | None = None) -> BotApplication:
+    """The bot's Application with services installed; nothing runs until it is started.
+
+    ``clock`` (aware UTC "now") drives every schedule decision; tests and the sandbox's
+    ``--now`` pass their own.
+    """
     services = BotServices(
         settings=settings,
         library=library or StoryLibrary(settings.stories.folder, settings.stories.timezone),
         throttle=UserThrottle(settings.telegram.commands_per_minute),
     )
+    if clock is not None:
+        services.clock = clock
 
     async def post_init(app: BotApplication) -> None:
         services.bot_username = app.bot.username

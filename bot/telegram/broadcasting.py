@@ -20,7 +20,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest
 
 from bot.delivery.broadcast import audience_size, fan_out
-from bot.delivery.sender import _keyboard as keyboard_of  # TODO: public name
+from bot.delivery.sender import keyboard_of
 from bot.render.html import utf16_len
 from bot.storage.broadcasts import Audience, Broadcast, BroadcastFigures, BroadcastStore
 from bot.storage.payloads import CopyPayload, MessagePart, MessagesPayload, Payload

@@ -1,0 +1,88 @@
+"""A restartable bot for delivery tests: one sandbox server, one database, a fake clock.
+
+``stop()`` and ``start()`` model a process restart: a new Application on the same
+database file, so whatever must survive a restart has to be in the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bot.config import Settings
+from bot.sandbox.server import SandboxServer
+from bot.sandbox.state import StoredMessage
+from bot.storage.subscriptions import Destination, SubscriptionStore
+from bot.telegram.app import build_application, start_bot, stop_bot
+from bot.telegram.context import BotApplication, BotServices
+from tests.e2e.conftest import ADMIN, TOKEN, e2e_settings
+
+
+class FakeClock:
+    """Aware UTC time that moves only when a test says so."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+class Harness:
+    def __init__(self, server: SandboxServer, folder: Path, tmp_path: Path, clock: FakeClock,
+                 **delivery: Any) -> None:
+        base = e2e_settings(folder, server.base_url, tmp_path, rescan_seconds=3600,
+                            admin_ids=frozenset({ADMIN}))
+        self.settings: Settings = replace(
+            base, delivery=replace(base.delivery, scan_seconds=0.2,
+                                   progress_interval_seconds=0.5, **delivery))
+        self.server = server
+        self.clock = clock
+        self.app: BotApplication | None = None
+
+    @property
+    def services(self) -> BotServices:
+        assert self.app is not None and self.app.bot_data.services is not None
+        return self.app.bot_data.services
+
+    async def start(self) -> None:
+        self.app = build_application(self.settings, TOKEN, clock=self.clock)
+        await start_bot(self.app, poll_timeout=1)
+
+    async def stop(self) -> None:
+        if self.app is not None:
+            await stop_bot(self.app)
+            self.app = None
+
+    async def subscribe(self, chat_id: int, at: time, zone: str = "UTC", *,
+                        chat_type: str = "private", thread_id: int = 0) -> None:
+        """A subscriber the sandbox knows, stored directly (faster than chatting)."""
+        if chat_type == "private":
+            self.server.add_chat(chat_id, "private")
+        elif chat_id not in self.server.state.chats:
+            self.server.add_chat(chat_id, chat_type)
+        await SubscriptionStore(self.services.require_database()).subscribe(
+            Destination(chat_id, thread_id), chat_type, at, ZoneInfo(zone), self.clock())
+
+    def received(self, chat_id: int) -> list[StoredMessage]:
+        return self.server.bot_messages(chat_id)
+
+    async def until(self, condition: Callable[[], bool]) -> None:
+        """Wait (at most 15 s) for something the bot's own jobs make true."""
+        async with asyncio.timeout(15):
+            while not condition():  # noqa: ASYNC110 - no event to await: the bot acts alone
+                await asyncio.sleep(0.05)
+
+    async def settle(self, seconds: float = 0.8) -> None:
+        """Give scans and the sender time to do something they should *not* do."""
+        await asyncio.sleep(seconds)
+
+
