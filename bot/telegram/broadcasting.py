@@ -214,7 +214,7 @@ async def _start(context: BotContext, broadcast: Broadcast, admin_id: int) -> No
     services.wake_sender()
     started = await store.get(broadcast.id)
     if started is not None:
-        await _show_progress(context, started, await store.figures(broadcast.id), force=True)
+        await _show_progress(context, started, await store.figures(broadcast.id))
     log.info("broadcast fanned out id=%d destinations=%d", broadcast.id, total)
 
 
@@ -294,21 +294,26 @@ def _report_text(broadcast: Broadcast, figures: BroadcastFigures, now: datetime)
             f"{figures.cancelled}")
 
 
-async def _show_progress(context: BotContext, broadcast: Broadcast, figures: BroadcastFigures,
-                         *, force: bool = False) -> None:
-    """Edit the status message, never more often than the configured interval."""
+def _may_edit(services: BotServices, broadcast_id: int) -> bool:
+    """True (and the time noted) if the status message may be edited now: edits are at
+    least ``progress_interval_seconds`` apart, the final report included."""
+    interval = services.settings.delivery.progress_interval_seconds
+    last = services.progress_edits.get(broadcast_id)
+    now = time.monotonic()
+    if last is not None and now - last < interval:
+        return False
+    services.progress_edits[broadcast_id] = now
+    return True
+
+
+async def _show_progress(context: BotContext, broadcast: Broadcast,
+                         figures: BroadcastFigures) -> None:
     if broadcast.status_chat_id is None or broadcast.status_message_id is None:
         return
-    services = context.services
-    interval = services.settings.delivery.progress_interval_seconds
-    last = services.progress_edits.get(broadcast.id)
-    now_mono = time.monotonic()
-    if not force and last is not None and now_mono - last < interval:
-        return
-    services.progress_edits[broadcast.id] = now_mono
-    await _edit(broadcast.status_chat_id, broadcast.status_message_id, context,
-                _progress_text(broadcast, figures, services.clock()),
-                _cancel_keyboard(broadcast.id))
+    if _may_edit(context.services, broadcast.id):
+        await _edit(broadcast.status_chat_id, broadcast.status_message_id, context,
+                    _progress_text(broadcast, figures, context.services.clock()),
+                    _cancel_keyboard(broadcast.id))
 
 
 async def progress_job(context: BotContext) -> None:
@@ -319,14 +324,16 @@ async def progress_job(context: BotContext) -> None:
     store = BroadcastStore(services.database)
     for broadcast in await store.in_state("sending"):
         figures = await store.figures(broadcast.id)
-        if figures.remaining == 0 and figures.total >= broadcast.total:
-            now = services.clock()
-            if await store.finish(broadcast.id, now) and broadcast.status_chat_id and \
-                    broadcast.status_message_id:
-                services.progress_edits.pop(broadcast.id, None)
-                await _edit(broadcast.status_chat_id, broadcast.status_message_id, context,
-                            _report_text(broadcast, figures, now), None)
-                log.info("broadcast done id=%d sent=%d failed=%d blocked=%d", broadcast.id,
-                         figures.sent, figures.failed, figures.blocked)
+        if figures.remaining > 0 or figures.total < broadcast.total:
+            await _show_progress(context, broadcast, figures)
             continue
-        await _show_progress(context, broadcast, figures)
+        if not _may_edit(services, broadcast.id):
+            continue  # the report waits for the next tick, like any other edit
+        now = services.clock()
+        if await store.finish(broadcast.id, now) and broadcast.status_chat_id and \
+                broadcast.status_message_id:
+            await _edit(broadcast.status_chat_id, broadcast.status_message_id, context,
+                        _report_text(broadcast, figures, now), None)
+            log.info("broadcast done id=%d sent=%d failed=%d blocked=%d", broadcast.id,
+                     figures.sent, figures.failed, figures.blocked)
+        services.progress_edits.pop(broadcast.id, None)

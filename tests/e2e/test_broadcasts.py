@@ -1,0 +1,204 @@
+"""Admin broadcasts end to end: preview, confirm once, fan out, survive restarts, report."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, time
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.sandbox.faults import Fault, FaultKind
+from bot.sandbox.server import SandboxServer
+from bot.sandbox.state import StoredMessage
+from bot.storage.subscriptions import Destination
+from tests.e2e.conftest import ADMIN
+from tests.e2e.harness import FakeClock, Harness
+
+SUBSCRIBERS = list(range(5001, 5013))
+OUTSIDER = 4242
+
+
+@pytest.fixture
+async def bot(story_folder: Path, tmp_path: Path) -> AsyncIterator[Harness]:
+    clock = FakeClock(datetime(2025, 4, 2, 12, 0, tzinfo=UTC))
+    async with SandboxServer() as server:
+        server.add_chat(ADMIN, "private")
+        harness = Harness(server, story_folder, tmp_path, clock)
+        await harness.start()
+        for chat_id in SUBSCRIBERS:
+            await harness.subscribe(chat_id, time(7, 0))
+        try:
+            yield harness
+        finally:
+            await harness.stop()
+
+
+@pytest.fixture
+async def slow_bot(story_folder: Path, tmp_path: Path) -> AsyncIterator[Harness]:
+    """Sends 4 bulk messages a second, so a broadcast takes a few seconds."""
+    clock = FakeClock(datetime(2025, 4, 2, 12, 0, tzinfo=UTC))
+    async with SandboxServer() as server:
+        server.add_chat(ADMIN, "private")
+        harness = Harness(server, story_folder, tmp_path, clock, rate_per_second=4.0,
+                          concurrency=2)
+        await harness.start()
+        for chat_id in SUBSCRIBERS:
+            await harness.subscribe(chat_id, time(7, 0))
+        try:
+            yield harness
+        finally:
+            await harness.stop()
+
+
+async def say(bot: Harness, text: str, user_id: int = ADMIN,
+              entities: list[dict[str, Any]] | None = None) -> list[StoredMessage]:
+    before = len(bot.received(user_id))
+    post = await bot.server.user_message(text, user_id=user_id, entities=entities)
+    await bot.server.wait_reply(post.update_id, user_id, quiet=0.3)
+    return bot.received(user_id)[before:]
+
+
+def status(bot: Harness) -> StoredMessage:
+    return next(m for m in reversed(bot.received(ADMIN)) if "Broadcast #" in m.text)
+
+
+def got(bot: Harness, text: str) -> Counter[int]:
+    return Counter(chat for chat in SUBSCRIBERS
+                   for m in bot.received(chat) if text in m.text)
+
+
+async def press(bot: Harness, label: str, user_id: int = ADMIN) -> None:
+    """Press a button of the status message and wait for the bot to answer the press."""
+    message = status(bot)
+    pressed = await bot.server.press_button(ADMIN, message.message_id, text=label,
+                                            user_id=user_id, timeout=10)
+    assert pressed.answer is not None
+
+
+def done(bot: Harness) -> bool:
+    return "done in" in status(bot).text
+
+
+async def test_non_admins_and_edited_commands_do_nothing(bot: Harness) -> None:
+    bot.server.add_chat(OUTSIDER, "private")
+    [refusal] = await say(bot, "/broadcast Free money", user_id=OUTSIDER)
+    assert "administrators only" in refusal.text
+    post = await bot.server.user_message("/help", user_id=ADMIN)
+    await bot.server.wait_reply(post.update_id, ADMIN, quiet=0.3)
+    before = len(bot.received(ADMIN))
+    edit = await bot.server.edit_user_message(ADMIN, post.message.message_id, "/broadcast Hi")
+    await bot.server.wait_idle(edit.update_id, quiet=0.5)
+    assert len(bot.received(ADMIN)) == before
+    assert got(bot, "Free money") == got(bot, "Hi") == Counter()
+
+
+async def test_usage_and_refusals_at_the_preview(bot: Harness) -> None:
+    [usage] = await say(bot, "/broadcast")
+    assert "Usage" in usage.text and "/broadcast groups" in usage.text
+    [too_long] = await say(bot, "/broadcast " + "x" * 4100)
+    assert "4100 characters" in too_long.text and "4096" in too_long.text
+    assert await bot.services.subscriptions.get(Destination(SUBSCRIBERS[0])) is not None
+
+
+async def test_preview_matches_delivery_and_a_double_send_sends_once(bot: Harness) -> None:
+    formatting = [{"type": "bot_command", "offset": 0, "length": 10},
+                  {"type": "bold", "offset": 11, "length": 3},
+                  {"type": "italic", "offset": 22, "length": 4}]
+    replies = await say(bot, "/broadcast Big news & more", entities=formatting)
+    assert replies[0].html == "<b>Big</b> news &amp; <i>more</i>"
+    preview, panel = replies[0], replies[-1]
+    assert "12 destinations" in panel.text and "Nothing is sent" in panel.text
+    assert got(bot, "Big news") == Counter()  # nothing before "send"
+    panel_id = status(bot).message_id
+    presses = [await bot.server.press_button(ADMIN, panel_id, text="📣 Send to 12")
+               for _ in range(2)]  # pressed twice before the bot answers either
+    for pressed in presses:
+        await bot.server.wait_idle(pressed.update_id, quiet=0.3)
+    await bot.until(lambda: done(bot))
+    assert got(bot, "Big news & more") == Counter({chat: 1 for chat in SUBSCRIBERS})
+    delivered = bot.received(SUBSCRIBERS[0])[-1]
+    assert (delivered.text, delivered.html) == (preview.text, preview.html)
+    assert "Sent 12 · failed 0 · blocked 0" in status(bot).text
+    [listing] = await say(bot, "/broadcasts")
+    assert "#1 done" in listing.text and "Sent 12" in listing.text
+
+
+async def test_test_send_reaches_only_the_admin(bot: Harness) -> None:
+    await say(bot, "/broadcast Only a test")
+    await press(bot, "Send a test to me")
+    assert sum(1 for m in bot.received(ADMIN) if m.text == "Only a test") == 2  # preview+test
+    assert got(bot, "Only a test") == Counter()
+
+
+async def test_blocked_chats_end_their_subscription_and_are_counted(bot: Harness) -> None:
+    blocked = SUBSCRIBERS[:3]
+    for chat_id in blocked:
+        bot.server.inject(Fault(FaultKind.FORBIDDEN, method="copyMessage", chat_id=chat_id,
+                                times=None))
+        bot.server.inject(Fault(FaultKind.FORBIDDEN, method="sendMessage", chat_id=chat_id,
+                                times=None))
+    await say(bot, "/broadcast Blocked test")
+    await press(bot, "📣 Send to 12")
+    await bot.until(lambda: done(bot))
+    assert "Sent 9 · failed 0 · blocked 3" in status(bot).text
+    for chat_id in blocked:
+        subscription = await bot.services.subscriptions.get(Destination(chat_id))
+        assert subscription is not None and not subscription.active
+        assert "blocked" in (subscription.ended_reason or "")
+
+
+async def test_a_photo_with_caption_is_copied_intact(bot: Harness) -> None:
+    photo = await bot.server.user_photo(caption="Our new studio", user_id=ADMIN)
+    await bot.server.wait_idle(photo.update_id, quiet=0.2)
+    post = await bot.server.user_message("/broadcast private", user_id=ADMIN,
+                                         reply_to_message_id=photo.message.message_id)
+    await bot.server.wait_reply(post.update_id, ADMIN, quiet=0.3)
+    await press(bot, "📣 Send to 12")
+    await bot.until(lambda: done(bot))
+    copies = [bot.received(chat)[-1] for chat in SUBSCRIBERS]
+    assert {(m.text, m.photo_file_id) for m in copies} == {
+        ("Our new studio", photo.message.photo_file_id)}
+
+
+async def test_cancel_stops_what_is_not_sent_yet(slow_bot: Harness) -> None:
+    bot = slow_bot
+    await say(bot, "/broadcast Slow news")
+    await press(bot, "📣 Send to 12")
+    await bot.until(lambda: sum(got(bot, "Slow news").values()) >= 2)
+    await press(bot, "Cancel the rest")
+    assert "cancelled by the admin" in status(bot).text
+    sent_at_cancel = sum(got(bot, "Slow news").values())
+    await bot.settle(1.5)
+    assert sum(got(bot, "Slow news").values()) <= sent_at_cancel + 2  # in flight at most
+    assert sum(got(bot, "Slow news").values()) < len(SUBSCRIBERS)
+
+
+async def test_a_restart_halfway_completes_without_repeating(slow_bot: Harness) -> None:
+    bot = slow_bot
+    await say(bot, "/broadcast Survives restarts")
+    await press(bot, "📣 Send to 12")
+    await bot.until(lambda: sum(got(bot, "Survives restarts").values()) >= 4)
+    await bot.stop()
+    await bot.start()
+    await bot.until(lambda: done(bot))
+    counts = got(bot, "Survives restarts")
+    assert set(counts) == set(SUBSCRIBERS)
+    assert sum(1 for n in counts.values() if n > 1) <= 1  # only a message in flight
+    assert all(n <= 2 for n in counts.values())
+
+
+async def test_progress_edits_respect_the_minimum_interval(slow_bot: Harness) -> None:
+    bot = slow_bot
+    await say(bot, "/broadcast Progress please")
+    first_call = len(bot.server.calls())
+    await press(bot, "📣 Send to 12")
+    await bot.until(lambda: done(bot))
+    edits = [c for c in bot.server.calls("editMessageText", since=first_call)
+             if c.chat_id == ADMIN and c.status == 200]
+    assert len(edits) >= 3  # progress was shown along the way, then the report
+    gaps = [b.started - a.started for a, b in pairwise(edits)]
+    assert min(gaps) >= 0.5 - 0.05
