@@ -10,8 +10,10 @@ import asyncio
 import logging
 import sys
 import tempfile
+import time
+from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bot.config import Settings
@@ -52,6 +54,13 @@ def _parse_now(text: str | None) -> datetime | None:
     return moment
 
 
+def _pretend(start: datetime) -> Callable[[], datetime]:
+    """A clock that starts at ``start`` and then runs at the real pace."""
+    began = time.monotonic()
+    start_utc = start.astimezone(UTC)
+    return lambda: start_utc + timedelta(seconds=time.monotonic() - began)
+
+
 async def _session(
     settings: Settings, port: int, script: Path | None, now: datetime | None
 ) -> None:
@@ -64,12 +73,14 @@ async def _session(
                 file=sys.stderr,
             )
             app = build_application(
-                sandbox_settings(settings, server.base_url, Path(scratch)), SANDBOX_TOKEN
+                sandbox_settings(settings, server.base_url, Path(scratch)), SANDBOX_TOKEN,
+                clock=_pretend(now) if now else None,
             )
             await start_bot(app, poll_timeout=1)
             try:
                 await run_chat(
-                    server, lines, sys.stdout, ansi=script is None and sys.stdout.isatty()
+                    server, lines, sys.stdout, echo=script is not None,
+                    ansi=script is None and sys.stdout.isatty(),
                 )
             finally:
                 await stop_bot(app)
