@@ -126,9 +126,12 @@ def _cmd_preview(args: argparse.Namespace, settings: Settings) -> int:
             raise UsageError("preview story needs REF, e.g. `preview story 1`")
         lookup = library.find(args.ref)
         if lookup.story is None:
-            found = ", ".join(f"{s.key[:8]} {s.title}" for s in lookup.matches[:10])
-            print(f"{len(lookup.matches)} stories match {args.ref!r}" +
-                  (f": {found}" if found else ""), file=sys.stderr)
+            if not lookup.matches:
+                print(f"no story matches {args.ref!r}; try `preview latest`", file=sys.stderr)
+                return EXIT_REJECTED
+            found = "\n".join(f"  {s.key[:8]}  {s.title}" for s in lookup.matches[:10])
+            print(f"{len(lookup.matches)} stories match {args.ref!r}; pick one by key:\n"
+                  f"{found}", file=sys.stderr)
             return EXIT_REJECTED
         parts = render_story(lookup.story, tz)
     else:

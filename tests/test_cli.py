@@ -117,3 +117,42 @@ def test_stats_and_subscriber_export_read_the_database(
     assert main(["--config", str(config), "subscribers", "export"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("chat_id,thread_id,chat_type") and len(lines) == 3
+
+
+def test_preview_latest_is_readable_in_a_terminal(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["preview", "latest", "--folder", str(STORIES)]) == 0
+    out = capsys.readouterr().out
+    assert "**1. Night trains return" in out and "<b>" not in out
+
+
+def test_preview_story_html_parts_are_valid_telegram_html(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from bot.render import message_problems
+
+    assert main(["preview", "story", "5f0c2a", "--folder", str(STORIES), "--html"]) == 0
+    parts = capsys.readouterr().out.split("--- message ")[1:]
+    assert parts and parts[0].startswith("1/")
+    html = parts[0].split("---\n", 1)[1]
+    assert html.startswith("<b>Central bank of Arlenia")
+    assert message_problems(html.strip()) == []
+
+
+def test_preview_digest_as_of_a_pretended_time_in_a_zone(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["preview", "digest", "--folder", str(STORIES), "--now", "2025-03-31T12:00",
+            "--tz", "Europe/Berlin"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "Your briefing — Monday, 31 March 2025" in out
+    assert "Central bank of Arlenia" in out and "Night trains" not in out  # not yet written
+
+
+@pytest.mark.parametrize(("argv", "code", "message"), [
+    (["preview", "story", "zzzz"], 1, "no story matches"),
+    (["preview", "story"], 2, "needs REF"),
+    (["preview", "digest", "--now", "yesterday"], 2, "--now"),
+])
+def test_preview_problems_are_explained(argv: list[str], code: int, message: str,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == code
+    assert message in capsys.readouterr().err
