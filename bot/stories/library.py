@@ -238,11 +238,14 @@ class StoryLibrary:
 
     def _winner(self, key: str) -> Story | None:
         """The story holding ``key``: later ``updated`` wins, on a tie the later name."""
-        names = sorted(self._holders.get(key, ()))
+        holders = self._holders.get(key)
         self._duplicates.pop(key, None)
-        if not names:
+        if not holders:
             self._holders.pop(key, None)
             return None
+        if len(holders) == 1:  # the common case: no duplicate to weigh
+            return self._story(next(iter(holders)))
+        names = sorted(holders)
         best = names[0]
         for name in names[1:]:
             if self._story(name).updated >= self._story(best).updated:
