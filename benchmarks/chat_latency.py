@@ -13,8 +13,8 @@ the sandbox's own ``RoundTrip.last_latency``: from the moment the update was que
 server to the moment the server answered the bot's LAST reply call for it, both stamped by
 the server's clock. Per bot: p50/p95/p99 of the round trips (ms) and replies per second
 (requests completed / wall time of the measured phase); also ``cpu_ms_per_request``, the bot
-process's CPU time per completed request, which other work on the machine barely moves
-(``cpu_per_request_ratio`` = story bot / baseline) and so is the steadiest comparison.
+process's CPU time per completed request (``cpu_per_request_ratio`` = story bot / baseline),
+which other work on the machine moves less than it moves the latencies.
 
 The baseline, in the same run and against the same kind of server, is a minimal PTB
 ``Application`` with one ``MessageHandler`` that replies with the message text, built with
@@ -319,7 +319,7 @@ class Load:
     parts_per_request: float = math.nan
 
     def cpu_ms_per_request(self) -> float:
-        """The bot process's CPU per completed request: barely moved by other load."""
+        """The bot process's CPU per completed request (steadier than latency under load)."""
         completed = len(self.latencies)
         return self.bot_cpu_seconds * 1000 / completed if completed else math.nan
 
