@@ -45,7 +45,7 @@ async def _ended_since(db: Database, since: datetime) -> int:
     """Subscriptions the bot lost (blocked, kicked, chat gone) — not readers who left."""
     t = db.tables.subscriptions
     stmt = select(func.count()).where(t.c.ended_at >= since, t.c.ended_reason != _UNSUBSCRIBED)
-    async with db.engine.connect() as conn:
+    async with db.read() as conn:
         return int((await conn.execute(stmt)).scalar_one())
 
 
@@ -103,7 +103,7 @@ async def export_subscribers(db: Database, fmt: str) -> AsyncIterator[str]:
               "delivery_time", "timezone", "follows", "created_at", "ended_at", "ended_reason"]
     if fmt == "csv":
         yield ",".join(fields) + "\r\n"
-    async with db.engine.connect() as conn:
+    async with db.read() as conn:
         result = await conn.stream(select(t).order_by(t.c.id))
         async for row in result:
             sub = subscription_from_row(row)

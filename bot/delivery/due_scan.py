@@ -76,7 +76,7 @@ class DueScan:
                 stmt = stmt.where(or_(t.c.next_due_at > after[0],
                                       and_(t.c.next_due_at == after[0], t.c.id > after[1])))
             stmt = stmt.order_by(t.c.next_due_at, t.c.id).limit(self._batch)
-            async with self._db.engine.connect() as conn:
+            async with self._db.read() as conn:
                 batch = [subscription_from_row(r) for r in (await conn.execute(stmt)).all()]
             if not batch:
                 break

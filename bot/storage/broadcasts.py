@@ -118,26 +118,26 @@ class BroadcastStore:
         return found
 
     async def get(self, broadcast_id: int) -> Broadcast | None:
-        async with self._db.engine.connect() as conn:
+        async with self._db.read() as conn:
             row = (await conn.execute(
                 select(self._b).where(self._b.c.id == broadcast_id))).first()
         return _broadcast(row) if row is not None else None
 
     async def payload(self, broadcast: Broadcast) -> Payload:
         p = self._db.tables.payloads
-        async with self._db.engine.connect() as conn:
+        async with self._db.read() as conn:
             body = (await conn.execute(
                 select(p.c.body).where(p.c.id == broadcast.payload_id))).scalar_one()
         return payload_from_json(body)
 
     async def recent(self, limit: int = 10) -> list[Broadcast]:
-        async with self._db.engine.connect() as conn:
+        async with self._db.read() as conn:
             rows = (await conn.execute(
                 select(self._b).order_by(self._b.c.id.desc()).limit(limit))).all()
         return [_broadcast(r) for r in rows]
 
     async def in_state(self, state: str) -> list[Broadcast]:
-        async with self._db.engine.connect() as conn:
+        async with self._db.read() as conn:
             rows = (await conn.execute(
                 select(self._b).where(self._b.c.state == state).order_by(self._b.c.id))).all()
         return [_broadcast(r) for r in rows]
@@ -190,7 +190,7 @@ class BroadcastStore:
         stmt = (select(bucket, func.count()).where(d.c.kind == BROADCAST,
                                                    d.c.ref == str(broadcast_id))
                 .group_by(bucket))
-        async with self._db.engine.connect() as conn:
+        async with self._db.read() as conn:
             counts = {str(k): int(n) for k, n in (await conn.execute(stmt)).all()}
         return BroadcastFigures(
             sent=counts.get("sent", 0), failed=counts.get("failed", 0),

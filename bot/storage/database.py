@@ -55,8 +55,9 @@ def _sqlite_path(url: str) -> Path | None:
 class Database:
     """An opened, upgraded database. Create with :meth:`open`, finish with :meth:`close`."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, reader: AsyncEngine | None = None) -> None:
         self.engine = engine
+        self._reader = reader or engine
         md = build_metadata()
         self.tables = Tables(**{name: md.tables[name] for name in Tables.__slots__})
 
@@ -86,32 +87,48 @@ class Database:
         backend = parsed.get_backend_name()
         if backend not in ("sqlite", "postgresql"):
             raise StorageError(f"unsupported database {backend!r}: use sqlite or postgresql")
+        path = _sqlite_path(url) if backend == "sqlite" else None
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        def make_engine() -> AsyncEngine:
+            # Enough connections for the sender's concurrency plus concurrent handlers.
+            return create_async_engine(
+                url, echo=echo, pool_pre_ping=backend == "postgresql", pool_size=10,
+                max_overflow=70, connect_args=dict(connect_args or {}),
+            )
+
+        engine = make_engine()
+        reader: AsyncEngine | None = None
         if backend == "sqlite":
-            path = _sqlite_path(url)
-            if path is not None:
-                path.parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(
-            url,
-            echo=echo,
-            pool_pre_ping=backend == "postgresql",
-            connect_args=dict(connect_args or {}),
-        )
-        if backend == "sqlite":
-            _configure_sqlite(engine)
-        db = cls(engine)
+            _configure_sqlite(engine, immediate=True)
+            if path is not None:  # a second engine for reads (an in-memory one is private)
+                reader = make_engine()
+                _configure_sqlite(reader, immediate=False)
+        db = cls(engine, reader)
         try:
             await upgrade(engine, now or datetime.now(UTC), migrations)
         except (SQLAlchemyError, OSError) as exc:
-            await engine.dispose()
+            await db.close()
             where = parsed.render_as_string(hide_password=True)
             raise StorageError(f"cannot open the database {where}: {exc}") from exc
         except BaseException:
-            await engine.dispose()
+            await db.close()
             raise
         return db
 
+    def read(self) -> AsyncConnection:
+        """A connection for reads only (``async with db.read() as conn``).
+
+        On SQLite, writes take the database lock up front (``BEGIN IMMEDIATE``) so a
+        read-then-write transaction never fails half-way; plain reads must not queue behind
+        that lock, so they use their own engine in autocommit (WAL readers never block).
+        """
+        return self._reader.connect()
+
     async def close(self) -> None:
         await self.engine.dispose()
+        if self._reader is not self.engine:
+            await self._reader.dispose()
 
     def insert(self, table: Table) -> Any:
         """A dialect INSERT that supports ``on_conflict_do_nothing/update``."""
@@ -143,18 +160,20 @@ class Database:
         return len(result.all())
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
+def _configure_sqlite(engine: AsyncEngine, *, immediate: bool) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let us emit BEGIN ourselves (pysqlite's implicit BEGIN skips DDL statements).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
+        # The busy timeout first: switching to WAL may itself wait for another connection.
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
-    def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    if immediate:
+        @event.listens_for(engine.sync_engine, "begin")
+        def _on_begin(conn: Any) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")

@@ -26,14 +26,14 @@ class KnownStoryStore:
         self._t = db.tables.known_stories
 
     async def is_empty(self) -> bool:
-        async with self._db.engine.connect() as conn:
+        async with self._db.read() as conn:
             return not (await conn.execute(select(func.count()).select_from(self._t))).scalar()
 
     async def known(self, keys: Iterable[str]) -> dict[str, datetime]:
         """The latest known ``updated`` per key (missing keys are absent)."""
         wanted = list(dict.fromkeys(keys))
         found: dict[str, datetime] = {}
-        async with self._db.engine.connect() as conn:
+        async with self._db.read() as conn:
             for start in range(0, len(wanted), _CHUNK):
                 chunk = wanted[start:start + _CHUNK]
                 rows = (await conn.execute(

@@ -159,14 +159,14 @@ class DeliveryLedger:
     # -- reading ---------------------------------------------------------------------
 
     async def get(self, delivery_id: int) -> Delivery | None:
-        async with self._db.engine.connect() as conn:
+        async with self._db.read() as conn:
             row = (await conn.execute(select(self._d).where(self._d.c.id == delivery_id))
                    ).first()
         return delivery_from_row(row) if row else None
 
     async def find(self, kind: str, ref: str, dest: Destination) -> Delivery | None:
         d = self._d
-        async with self._db.engine.connect() as conn:
+        async with self._db.read() as conn:
             row = (await conn.execute(select(d).where(
                 d.c.kind == kind, d.c.ref == ref, d.c.chat_id == dest.chat_id,
                 d.c.thread_id == dest.thread_id))).first()
@@ -181,11 +181,11 @@ class DeliveryLedger:
             stmt = stmt.where(d.c.kind == kind)
         if state is not None:
             stmt = stmt.where(d.c.state == state.value)
-        async with self._db.engine.connect() as conn:
+        async with self._db.read() as conn:
             return [delivery_from_row(r) for r in (await conn.execute(stmt)).all()]
 
     async def payload(self, payload_id: str) -> Payload | None:
-        async with self._db.engine.connect() as conn:
+        async with self._db.read() as conn:
             body = (await conn.execute(select(self._p.c.body)
                                        .where(self._p.c.id == payload_id))).scalar()
         return payload_from_json(body) if body is not None else None
@@ -195,14 +195,14 @@ class DeliveryLedger:
         d = self._d
         stmt = select(d.c.id).where(d.c.state == DeliveryState.PENDING.value,
                                     d.c.not_before <= now).limit(1)
-        async with self._db.engine.connect() as conn:
+        async with self._db.read() as conn:
             return (await conn.execute(stmt)).first() is not None
 
     async def next_not_before(self) -> datetime | None:
         """When the earliest pending row becomes ready (None: nothing pending)."""
         d = self._d
         stmt = select(func.min(d.c.not_before)).where(d.c.state == DeliveryState.PENDING.value)
-        async with self._db.engine.connect() as conn:
+        async with self._db.read() as conn:
             value: datetime | None = (await conn.execute(stmt)).scalar()
         return value
 
@@ -377,6 +377,6 @@ class DeliveryLedger:
             stmt = stmt.where(d.c.kind == kind)
         if ref is not None:
             stmt = stmt.where(d.c.ref == ref)
-        async with self._db.engine.connect() as conn:
+        async with self._db.read() as conn:
             return {str(s): int(n) for s, n in (await conn.execute(stmt)).all()}
 

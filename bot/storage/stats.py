@@ -33,7 +33,7 @@ class StatsQueries:
         d = self._db.tables.deliveries
         stmt = (select(d.c.kind, d.c.state, func.count())
                 .where(d.c.created_at >= since).group_by(d.c.kind, d.c.state))
-        async with self._db.engine.connect() as conn:
+        async with self._db.read() as conn:
             rows = (await conn.execute(stmt)).all()
         return DeliveryStats(since, {(str(k), str(s)): int(n) for k, s, n in rows})
 
@@ -49,7 +49,7 @@ class StatsQueries:
         states = (DeliveryState.PENDING.value, DeliveryState.SENDING.value)
         stmt = (select(d.c.state, func.count()).where(d.c.state.in_(states))
                 .group_by(d.c.state))
-        async with self._db.engine.connect() as conn:
+        async with self._db.read() as conn:
             found = {str(s): int(n) for s, n in (await conn.execute(stmt)).all()}
         return {s: found.get(s, 0) for s in states}
 
@@ -61,5 +61,5 @@ class StatsQueries:
         col = t.c[column]
         stmt = (select(col, func.count()).where(t.c.active.is_(True))
                 .group_by(col).order_by(col))
-        async with self._db.engine.connect() as conn:
+        async with self._db.read() as conn:
             return {str(k): int(n) for k, n in (await conn.execute(stmt)).all()}

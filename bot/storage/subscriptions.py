@@ -123,11 +123,11 @@ class SubscriptionStore:
     # -- reading ---------------------------------------------------------------------
 
     async def get(self, dest: Destination) -> Subscription | None:
-        async with self._db.engine.connect() as conn:
+        async with self._db.read() as conn:
             return await self._get(conn, dest)
 
     async def get_by_id(self, subscription_id: int) -> Subscription | None:
-        async with self._db.engine.connect() as conn:
+        async with self._db.read() as conn:
             row = (await conn.execute(select(self._t).where(self._t.c.id == subscription_id))
                    ).first()
             return subscription_from_row(row) if row else None
@@ -152,7 +152,7 @@ class SubscriptionStore:
             if mode is not None:
                 stmt = stmt.where(t.c.mode == mode)
             stmt = stmt.order_by(t.c.id).limit(batch_size)
-            async with self._db.engine.connect() as conn:
+            async with self._db.read() as conn:
                 rows = (await conn.execute(stmt)).all()
             if not rows:
                 return
@@ -180,7 +180,7 @@ class SubscriptionStore:
         t = self._t
         stmt = (select(column, func.count()).where(t.c.active.is_(True))
                 .group_by(column).order_by(column))
-        async with self._db.engine.connect() as conn:
+        async with self._db.read() as conn:
             return {str(k): int(n) for k, n in (await conn.execute(stmt)).all()}
 
     # -- creating and ending ---------------------------------------------------------

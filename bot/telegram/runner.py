@@ -27,7 +27,9 @@ def configure_logging(level: str, token: str) -> None:
     """One line per event on stderr, with the token redacted from every record."""
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # httpx logs every request URL (which holds the token) at INFO: keep it for DEBUG runs.
-    logging.getLogger("httpx").setLevel(logging.DEBUG if level == "DEBUG" else logging.WARNING)
+    quiet = logging.DEBUG if level == "DEBUG" else logging.WARNING
+    logging.getLogger("httpx").setLevel(quiet)
+    logging.getLogger("apscheduler").setLevel(quiet)  # a line per job run otherwise
     install_token_redaction(token)
 
 
