@@ -96,6 +96,7 @@ class StoryLibrary:
         self.folder = folder
         self.tz = tz
         self.last_scan: datetime | None = None
+        self.version = 0  # goes up whenever the index changes (a cache key for renderings)
         self._files: dict[str, _FileState] = {}
         self._holders: dict[str, set[str]] = {}  # key -> names of files whose story has it
         self._duplicates: dict[str, list[StoryError]] = {}
@@ -223,6 +224,7 @@ class StoryLibrary:
             [state.error for state in self._files.values() if state.error is not None]
             + [error for errors in self._duplicates.values() for error in errors],
             key=lambda error: (error.path, error.line))
+        self.version += 1
         self._index = _Index(stories, by_key, by_id,
                              {story.key: n for n, story in enumerate(stories)},
                              tuple(rejections))

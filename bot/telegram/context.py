@@ -11,12 +11,14 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from zoneinfo import ZoneInfo
 
+from telegram import InlineKeyboardMarkup
 from telegram.ext import Application, CallbackContext, ExtBot
 
 from bot.config import Settings
 from bot.storage.database import Database
 from bot.storage.subscriptions import Destination, SubscriptionStore
 from bot.stories.library import StoryLibrary
+from bot.stories.model import Story
 from bot.telegram.throttle import UserThrottle
 
 if TYPE_CHECKING:
@@ -96,6 +98,11 @@ class BotServices:
     engine: DeliveryEngine | None = None
     wake_sender: Callable[[], None] = lambda: None
     progress_edits: dict[int, float] = field(default_factory=dict)
+    # Renderings are pure functions of immutable stories: reuse them while they are current.
+    story_parts: TtlCache[tuple[Story, str], list[str]] = field(
+        default_factory=lambda: TtlCache(600.0, capacity=500))
+    latest_pages: TtlCache[tuple[int, int, int, str], tuple[str, InlineKeyboardMarkup]] = (
+        field(default_factory=lambda: TtlCache(600.0, capacity=500)))
 
     def require_database(self) -> Database:
         if self.database is None:  # pragma: no cover - wiring error

@@ -55,22 +55,33 @@ def _quoted(text: str) -> str:
 
 
 async def _send_story(message: Message, story: Story, context: BotContext) -> None:
-    zone = await context.services.reader_zone(destination_of(message))
-    for part in render_story(story, zone):
+    services = context.services
+    zone = await services.reader_zone(destination_of(message))
+    parts = services.story_parts.get((story, zone.key))
+    if parts is None:
+        parts = render_story(story, zone)
+        services.story_parts.put((story, zone.key), parts)
+    for part in parts:
         await message.reply_text(part, do_quote=False)
 
 
 async def _latest_page(context: BotContext, message: Message, start: int,
                        size: int) -> tuple[str, InlineKeyboardMarkup]:
-    stories = context.services.library.stories
+    services = context.services
+    zone = await services.reader_zone(destination_of(message))
+    cache_key = (services.library.version, start, size, zone.key)
+    cached = services.latest_pages.get(cache_key)
+    if cached is not None:
+        return cached
+    stories = services.library.stories
     page = stories[start:start + size]
     total = len(stories)
     footer = f"{start + 1}–{start + len(page)} of {total}" if total > size else ""
-    zone = await context.services.reader_zone(destination_of(message))
     text = render_latest_page(page, zone, header="📰 Latest stories",
                               first_number=start + 1, footer=footer)
     keyboard = latest_keyboard(page, start + 1, size, has_newer=start > 0,
                                has_older=start + size < total)
+    services.latest_pages.put(cache_key, (text, keyboard))
     return text, keyboard
 
 
