@@ -32,6 +32,8 @@ __all__ = ["DIGEST", "DueScan", "ScanReport"]
 _LOG = logging.getLogger(__name__)
 DIGEST = "digest"
 FIRST_BRIEFING_WINDOW = timedelta(hours=24)
+# Subscriptions advanced per transaction: few enough that the write lock is held briefly.
+_TRANSACTION_ROWS = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,9 +82,11 @@ class DueScan:
                 batch = [subscription_from_row(r) for r in (await conn.execute(stmt)).all()]
             if not batch:
                 break
-            for sub in batch:
-                counts["due"] += 1
-                counts[await self._one(sub, now)] += 1
+            for chunk_start in range(0, len(batch), _TRANSACTION_ROWS):
+                chunk = batch[chunk_start:chunk_start + _TRANSACTION_ROWS]
+                counts["due"] += len(chunk)
+                for outcome in await self._chunk(chunk, now):
+                    counts[outcome] += 1
             last = batch[-1]
             assert last.next_due_at is not None
             after = (last.next_due_at, last.id)
@@ -93,38 +97,47 @@ class DueScan:
             self._on_created()
         return report
 
-    async def _one(self, sub: Subscription, now: datetime) -> str:
-        scheduled = sub.next_due_at
-        assert scheduled is not None
-        zone = sub.timezone
+    async def _chunk(self, subs: list[Subscription], now: datetime) -> list[str]:
+        """Advance a few subscriptions in ONE transaction (a commit per subscription would
+        dominate a fan-out of thousands); each advance stays conditional, so a concurrent
+        scan or a settings change wins or loses row by row, and the ledger's unique key
+        refuses a second row for the same local date in any case."""
         t = self._db.tables.subscriptions
-        claim = update(t).where(t.c.id == sub.id, t.c.next_due_at == scheduled)
-        # After downtime several instants may have passed: only the most recent one is a
-        # candidate for the (single) catch-up; the older ones are simply skipped.
-        due = max(scheduled, latest_due_at_or_before(now, sub.delivery_time, zone))
-        day = local_date_of(due, zone)
-        following = first_due_after(now, sub.delivery_time, zone, day)
-        late = now - due
-        if late > timedelta(hours=self._settings.catch_up_hours):
-            async with self._db.engine.begin() as conn:
-                won = (await conn.execute(
-                    claim.values(next_due_at=following, updated_at=now))).rowcount
-            if won:
-                _LOG.info("briefing for %s on %s skipped: %s late (catch_up_hours=%g)",
-                          sub.destination, day, late, self._settings.catch_up_hours)
-                return "skipped_late"
-            return "lost_race"
-        since = sub.last_digest_at or (due - FIRST_BRIEFING_WINDOW)
-        payload = self._builder.build(sub, since, due, local_date=day)
+        outcomes: list[str] = []
+        deliveries: list[NewDelivery] = []
         async with self._db.engine.begin() as conn:
-            won = (await conn.execute(claim.values(
-                next_due_at=following, last_digest_date=day, last_digest_at=due,
-                updated_at=now))).rowcount
-            if not won:
-                return "lost_race"
-            if payload is None:
-                return "empty"
-            await self._ledger.add_in(
-                conn, [NewDelivery(DIGEST, day.isoformat(), sub.destination, payload, sub.id)],
-                now)
-        return "created"
+            for sub in subs:
+                scheduled = sub.next_due_at
+                assert scheduled is not None
+                zone = sub.timezone
+                claim = update(t).where(t.c.id == sub.id, t.c.next_due_at == scheduled)
+                # After downtime several instants may have passed: only the most recent one
+                # is a candidate for the (single) catch-up; older ones are simply skipped.
+                due = max(scheduled, latest_due_at_or_before(now, sub.delivery_time, zone))
+                day = local_date_of(due, zone)
+                following = first_due_after(now, sub.delivery_time, zone, day)
+                late = now - due
+                if late > timedelta(hours=self._settings.catch_up_hours):
+                    won = (await conn.execute(
+                        claim.values(next_due_at=following, updated_at=now))).rowcount
+                    if won:
+                        _LOG.info("briefing for %s on %s skipped: %s late (catch_up_hours=%g)",
+                                  sub.destination, day, late, self._settings.catch_up_hours)
+                    outcomes.append("skipped_late" if won else "lost_race")
+                    continue
+                won = (await conn.execute(claim.values(
+                    next_due_at=following, last_digest_date=day, last_digest_at=due,
+                    updated_at=now))).rowcount
+                if not won:
+                    outcomes.append("lost_race")
+                    continue
+                since = sub.last_digest_at or (due - FIRST_BRIEFING_WINDOW)
+                payload = self._builder.build(sub, since, due, local_date=day)
+                if payload is None:
+                    outcomes.append("empty")
+                    continue
+                deliveries.append(NewDelivery(DIGEST, day.isoformat(), sub.destination,
+                                              payload, sub.id))
+                outcomes.append("created")
+            await self._ledger.add_in(conn, deliveries, now)
+        return outcomes

@@ -38,6 +38,7 @@ from telegram.error import TelegramError
 from telegram.ext import ExtBot
 
 from bot.config import DeliverySettings
+from bot.delivery.group_commit import ProgressCommitter
 from bot.delivery.outcome import Action, Outcome, classify
 from bot.delivery.ratelimiter import BULK
 from bot.storage.database import Database
@@ -87,6 +88,7 @@ class Sender:
         self._lease = lease
         self._poll = poll_seconds
         self._ledger = DeliveryLedger(db)
+        self._progress = ProgressCommitter(self._ledger)
         self._subs = SubscriptionStore(db)
         self._payloads: dict[str, Payload] = {}
         self._wake: asyncio.Event | None = None
@@ -135,17 +137,20 @@ class Sender:
         inflight: set[asyncio.Task[None]] = set()
         stop_wait = asyncio.ensure_future(stop.wait())
         try:
+            # A claim costs a transaction whatever its size: refill in batches (when half
+            # the slots are free), not one row each time a delivery finishes.
+            refill_at = max(1, self._settings.concurrency // 2)
             while not stop.is_set():
                 free = self._settings.concurrency - len(inflight)
-                claimed = await self._claim(free) if free > 0 else []
+                if inflight and free < refill_at:
+                    await asyncio.wait({*inflight, stop_wait},
+                                       return_when=asyncio.FIRST_COMPLETED)
+                    continue
+                claimed = await self._claim(free)
                 for c in claimed:
                     task = asyncio.ensure_future(self._deliver(c))
                     inflight.add(task)
                     task.add_done_callback(inflight.discard)
-                if claimed and len(claimed) == free:
-                    await asyncio.wait({*inflight, stop_wait},
-                                       return_when=asyncio.FIRST_COMPLETED)
-                    continue
                 if claimed:
                     continue
                 self._wake.clear()
@@ -211,7 +216,7 @@ class Sender:
                 return
             part += 1
             done = part == payload.part_count
-            await self._ledger.part_sent(row.id, part, done, self._clock())
+            await self._progress.part_sent(row.id, part, done, self._clock())
             self.stats["parts"] += 1
         self.stats["sent"] += 1
 

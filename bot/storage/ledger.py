@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -266,6 +266,27 @@ class DeliveryLedger:
         if done:
             values.update(state=DeliveryState.SENT.value, sent_at=now, error=None)
         return await self._set(delivery_id, now, **values)
+
+    async def parts_sent(self, progress: Sequence[tuple[int, int, bool]],
+                         now: datetime) -> None:
+        """Record progress of several rows in one transaction (group commit).
+
+        ``progress`` holds ``(delivery id, parts sent, done)``; each update is still
+        conditional on the row being ``sending``, exactly as :meth:`part_sent`.
+        """
+        d = self._d
+        base = update(d).where(d.c.id == bindparam("row_id"),
+                               d.c.state == DeliveryState.SENDING.value)
+        finished = [{"row_id": i, "parts": n} for i, n, done in progress if done]
+        ongoing = [{"row_id": i, "parts": n} for i, n, done in progress if not done]
+        async with self._db.engine.begin() as conn:
+            if finished:
+                await conn.execute(base.values(
+                    parts_sent=bindparam("parts"), state=DeliveryState.SENT.value,
+                    sent_at=now, error=None, updated_at=now), finished)
+            if ongoing:
+                await conn.execute(base.values(parts_sent=bindparam("parts"),
+                                               updated_at=now), ongoing)
 
     async def fail(self, delivery_id: int, error: str, now: datetime, *,
                    attempts: int | None = None) -> bool:
