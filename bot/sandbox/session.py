@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sys
 import tempfile
 import time
@@ -93,5 +94,6 @@ def run_sandbox_session(
         raise UsageError(f"--script: {script} is not a readable file")
     configure_logging("WARNING" if settings.log_level != "DEBUG" else "DEBUG", SANDBOX_TOKEN)
     logging.getLogger("bot").setLevel(logging.WARNING)
+    os.environ.setdefault("PTB_TIMEDELTA", "true")  # PTB's future RetryAfter, no warning
     asyncio.run(_session(settings, port, script, _parse_now(now)))
     return 0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -37,8 +36,6 @@ from bot.telegram.refresh import rescan_job, rescan_stories
 from bot.telegram.throttle import UserThrottle
 
 __all__ = ["build_application", "start_bot", "stop_bot"]
-
-log = logging.getLogger(__name__)
 
 # New messages only: an *edited* command must never run again.
 _NEW = filters.UpdateType.MESSAGE

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 from telegram import Update
@@ -45,6 +46,8 @@ def run_polling(settings: Settings) -> int:
         print(MISSING_TOKEN, file=sys.stderr)
         return 2
     configure_logging(settings.log_level, token)
+    # Opt in to python-telegram-bot's future RetryAfter (a timedelta) to avoid its warning.
+    os.environ.setdefault("PTB_TIMEDELTA", "true")
     log.info("starting %s", describe(settings))
     app = build_application(settings, token)
     app.run_polling(allowed_updates=Update.ALL_TYPES)
