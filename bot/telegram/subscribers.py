@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from html import escape
 
@@ -31,7 +32,13 @@ from bot.preferences import (
 )
 from bot.render.dates import format_moment
 from bot.storage.follows import MAX_FOLLOWS, FollowError
-from bot.storage.subscriptions import Destination, Subscription, format_clock
+from bot.storage.subscriptions import (
+    Destination,
+    Mode,
+    Subscription,
+    SubscriptionStore,
+    format_clock,
+)
 from bot.telegram.commands import usage
 from bot.telegram.context import BotContext, BotServices
 from bot.telegram.destinations import destination_of
@@ -122,7 +129,7 @@ async def on_subscribe(update: Update, context: BotContext) -> None:
         at, zone = parse_schedule(context.args or [], defaults.default_time,
                                   defaults.default_timezone)
     except PreferenceError as error:
-        await message.reply_text(f"{escape(str(error))}\n{usage('subscribe')}")
+        await message.reply_text(f"{_explain(error)}\n{usage('subscribe')}")
         return
     subscription = await services.subscriptions.subscribe(
         dest, message.chat.type, at, zone, services.clock())
@@ -152,106 +159,111 @@ async def _report(message: Message, context: BotContext, subscription: Subscript
     await message.reply_text(f"{done}\n" + _describe(subscription, context.services.clock()))
 
 
-async def on_time(update: Update, context: BotContext) -> None:
+def _explain(error: Exception) -> str:
+    """A validation error as one escaped sentence."""
+    text = str(error)
+    text = text[:1].upper() + text[1:]
+    return escape(text if text.endswith((".", "?")) else f"{text}.")
+
+
+SettingChange = Callable[[SubscriptionStore, Destination, datetime],
+                         Awaitable[tuple[Subscription | None, str]]]
+
+
+async def _change(update: Update, context: BotContext, command: str,
+                  change: SettingChange) -> None:
+    """The shape of every settings command: admins only in groups; bad input gets the
+    reason and the usage and changes nothing; otherwise what changed and the status."""
     guarded = await _guarded(update, context)
     if guarded is None:
         return
     message, dest = guarded
-    try:
-        at = parse_time_of_day(" ".join(context.args or []))
-    except PreferenceError as error:
-        await message.reply_text(f"{escape(str(error))}\n{usage('time')}")
-        return
     services = context.services
-    changed = await services.subscriptions.set_time(dest, at, services.clock())
-    await _report(message, context, changed, f"⏰ Briefing time set to {format_clock(at)}.")
+    try:
+        changed, done = await change(services.subscriptions, dest, services.clock())
+    except (PreferenceError, FollowError) as error:
+        await message.reply_text(f"{_explain(error)}\n{usage(command)}")
+        return
+    await _report(message, context, changed, done)
+
+
+async def on_time(update: Update, context: BotContext) -> None:
+    text = " ".join(context.args or [])
+
+    async def change(store: SubscriptionStore, dest: Destination,
+                     now: datetime) -> tuple[Subscription | None, str]:
+        at = parse_time_of_day(text)
+        return (await store.set_time(dest, at, now),
+                f"⏰ Briefing time set to {format_clock(at)}.")
+
+    await _change(update, context, "time", change)
 
 
 async def on_timezone(update: Update, context: BotContext) -> None:
-    guarded = await _guarded(update, context)
-    if guarded is None:
-        return
-    message, dest = guarded
-    try:
-        zone = parse_zone_name(" ".join(context.args or []))
-    except PreferenceError as error:
-        await message.reply_text(f"{escape(str(error))}\n{usage('timezone')}")
-        return
-    services = context.services
-    changed = await services.subscriptions.set_timezone(dest, zone, services.clock())
-    await _report(message, context, changed, f"🌍 Time zone set to {escape(zone.key)}.")
+    text = " ".join(context.args or [])
+
+    async def change(store: SubscriptionStore, dest: Destination,
+                     now: datetime) -> tuple[Subscription | None, str]:
+        zone = parse_zone_name(text)
+        return (await store.set_timezone(dest, zone, now),
+                f"🌍 Time zone set to {escape(zone.key)}.")
+
+    await _change(update, context, "timezone", change)
 
 
 async def on_follow(update: Update, context: BotContext) -> None:
-    guarded = await _guarded(update, context)
-    if guarded is None:
-        return
-    message, dest = guarded
-    args = context.args or []
-    if not args:
-        await message.reply_text(usage("follow"))
-        return
-    if len(args) > _MAX_FOLLOW_ARGS:
-        await message.reply_text(f"That's too many words: you can follow at most {MAX_FOLLOWS}."
-                                 f"\n{usage('follow')}")
-        return
-    services = context.services
-    try:
-        changed = await services.subscriptions.follow(dest, args, services.clock())
-    except FollowError as error:
-        await message.reply_text(f"{escape(str(error)).capitalize()}.\n{usage('follow')}")
-        return
-    await _report(message, context, changed, "🔖 Follows updated.")
+    words = context.args or []
+
+    async def change(store: SubscriptionStore, dest: Destination,
+                     now: datetime) -> tuple[Subscription | None, str]:
+        if not words:
+            raise FollowError("give one or more words to follow")
+        if len(words) > _MAX_FOLLOW_ARGS:
+            raise FollowError(f"that's too many words: you can follow at most {MAX_FOLLOWS}")
+        return await store.follow(dest, words, now), "🔖 Follows updated."
+
+    await _change(update, context, "follow", change)
 
 
 async def on_unfollow(update: Update, context: BotContext) -> None:
-    guarded = await _guarded(update, context)
-    if guarded is None:
-        return
-    message, dest = guarded
-    services = context.services
-    args = context.args or None
-    try:
-        changed = await services.subscriptions.unfollow(dest, args, services.clock())
-    except FollowError as error:
-        await message.reply_text(f"{escape(str(error)).capitalize()}.\n{usage('unfollow')}")
-        return
-    await _report(message, context, changed,
-                  "🔖 Follows updated." if args else "🔖 Following everything again.")
+    words = context.args or None
+
+    async def change(store: SubscriptionStore, dest: Destination,
+                     now: datetime) -> tuple[Subscription | None, str]:
+        return (await store.unfollow(dest, words, now),
+                "🔖 Follows updated." if words else "🔖 Following everything again.")
+
+    await _change(update, context, "unfollow", change)
 
 
 async def on_pause(update: Update, context: BotContext) -> None:
-    guarded = await _guarded(update, context)
-    if guarded is not None:
-        message, dest = guarded
-        services = context.services
-        changed = await services.subscriptions.pause(dest, services.clock())
-        await _report(message, context, changed, "⏸ Paused.")
+    async def change(store: SubscriptionStore, dest: Destination,
+                     now: datetime) -> tuple[Subscription | None, str]:
+        return await store.pause(dest, now), "⏸ Paused."
+
+    await _change(update, context, "pause", change)
 
 
 async def on_resume(update: Update, context: BotContext) -> None:
-    guarded = await _guarded(update, context)
-    if guarded is not None:
-        message, dest = guarded
-        services = context.services
-        changed = await services.subscriptions.resume(dest, services.clock())
-        await _report(message, context, changed, "▶️ Resumed.")
+    async def change(store: SubscriptionStore, dest: Destination,
+                     now: datetime) -> tuple[Subscription | None, str]:
+        return await store.resume(dest, now), "▶️ Resumed."
+
+    await _change(update, context, "resume", change)
 
 
 async def on_mode(update: Update, context: BotContext) -> None:
-    guarded = await _guarded(update, context)
-    if guarded is None:
-        return
-    message, dest = guarded
     args = [a.lower() for a in context.args or []]
-    if args not in (["daily"], ["instant"]):
-        await message.reply_text("Choose daily (one briefing a day) or instant (each new "
-                                 "story as it arrives).\n" + usage("mode"))
-        return
-    services = context.services
-    changed = await services.subscriptions.set_mode(dest, "instant" if args == ["instant"]
-                                                    else "daily", services.clock())
-    await _report(message, context, changed, f"Mode set to {args[0]}.")
+
+    async def change(store: SubscriptionStore, dest: Destination,
+                     now: datetime) -> tuple[Subscription | None, str]:
+        if args not in (["daily"], ["instant"]):
+            raise PreferenceError("Choose daily (one briefing a day) or instant (each new "
+                                  "story as it arrives).")
+        mode: Mode = "instant" if args == ["instant"] else "daily"
+        return await store.set_mode(dest, mode, now), f"Mode set to {mode}."
+
+    await _change(update, context, "mode", change)
 
 
 async def on_status(update: Update, context: BotContext) -> None:
