@@ -294,6 +294,11 @@ def _report_text(broadcast: Broadcast, figures: BroadcastFigures, now: datetime)
             f"{figures.cancelled}")
 
 
+def _edited(services: BotServices, broadcast_id: int) -> None:
+    """Count the interval from when an edit went out: it may have waited for the limiter."""
+    services.progress_edits[broadcast_id] = time.monotonic()
+
+
 def _may_edit(services: BotServices, broadcast_id: int) -> bool:
     """True (and the time noted) if the status message may be edited now: edits are at
     least ``progress_interval_seconds`` apart, the final report included."""
@@ -314,6 +319,7 @@ async def _show_progress(context: BotContext, broadcast: Broadcast,
         await _edit(broadcast.status_chat_id, broadcast.status_message_id, context,
                     _progress_text(broadcast, figures, context.services.clock()),
                     _cancel_keyboard(broadcast.id))
+        _edited(context.services, broadcast.id)
 
 
 async def progress_job(context: BotContext) -> None:
