@@ -33,7 +33,7 @@ What it measures
     the sandbox (``wait-reply``: from the update being queued to the reply being recorded;
     target p95 < 1 s).
 ``memory``
-    Peak RSS (``ru_maxrss``, read inside the bot process) over the due scan and the first
+    Peak RSS (``VmHWM``, read inside the bot process) over the due scan and the first
     10,000 sends, with 1,000 and with ``--memory-large`` (100,000) subscribed destinations,
     each size in a fresh bot process. The database is filled by this script with bulk
     inserts before the bot process starts, so the bot's figure does not include that.
@@ -155,6 +155,18 @@ def _rss_now_mb() -> float:
 
 
 def _peak_rss_mb() -> float:
+    """This process's own peak RSS: ``VmHWM`` from ``/proc`` on Linux.
+
+    Not ``ru_maxrss``: Linux keeps that across ``execve``, so a bot process started by this
+    script would report this script's own peak (e.g. while it filled the database) as the
+    bot's. ``VmHWM`` belongs to the address space, which ``execve`` replaces.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
+    except (OSError, ValueError):
+        pass
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
