@@ -85,16 +85,17 @@ class DueScan:
             for chunk_start in range(0, len(batch), _TRANSACTION_ROWS):
                 chunk = batch[chunk_start:chunk_start + _TRANSACTION_ROWS]
                 counts["due"] += len(chunk)
-                for outcome in await self._chunk(chunk, now):
+                outcomes = await self._chunk(chunk, now)
+                for outcome in outcomes:
                     counts[outcome] += 1
+                if "created" in outcomes and self._on_created is not None:
+                    self._on_created()  # committed: the sender may start while we go on
             last = batch[-1]
             assert last.next_due_at is not None
             after = (last.next_due_at, last.id)
         report = ScanReport(**counts)
         if report.due:
             _LOG.info("due scan: %s", report)
-        if report.created and self._on_created is not None:
-            self._on_created()
         return report
 
     async def _chunk(self, subs: list[Subscription], now: datetime) -> list[str]:

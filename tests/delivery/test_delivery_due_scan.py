@@ -264,3 +264,35 @@ def test_rendering_is_memoised_per_zone_and_date(library: FakeLibrary) -> None:
         builder.build(sub(i, UTCZ), t0 - timedelta(days=1), until, local_date=date(2025, 3, 10))
     builder.build(sub(1, BERLIN), t0 - timedelta(days=1), until, local_date=date(2025, 3, 10))
     assert builder.renders == 2
+
+
+async def test_a_long_scan_hands_briefings_to_the_sender_as_each_batch_commits(
+    db: Database, clock: Clock, library: FakeLibrary
+) -> None:
+    """With thousands due at once, the first briefings go out while the scan goes on."""
+    store = SubscriptionStore(db)
+    clock.set(datetime(2025, 3, 10, 6, 0, tzinfo=UTC))
+    library.items.append(make_story("a1", "Harbour strike", clock() - timedelta(hours=2)))
+    for i in range(250):
+        await store.subscribe(Destination(i + 1), "private", time(8), UTCZ, clock())
+    ledger = DeliveryLedger(db)
+    woken = asyncio.Event()
+    scan_finished = False
+    seen: list[tuple[int, bool]] = []  # (briefings ready, scan finished) at each wake-up
+
+    async def sender() -> None:
+        while True:
+            await woken.wait()
+            woken.clear()
+            seen.append((len(await ledger.rows(kind="digest")), scan_finished))
+
+    watcher = asyncio.ensure_future(sender())
+    scan = DueScan(db, LibraryDigestBuilder(library, ALWAYS), ALWAYS, on_created=woken.set)
+    clock.set(datetime(2025, 3, 10, 8, 0, tzinfo=UTC))
+    report = await scan.run(clock())
+    scan_finished = True
+    await asyncio.sleep(0.1)
+    watcher.cancel()
+    assert report.created == 250
+    ready, finished = seen[0]
+    assert not finished and ready >= 100  # the first batch was committed and announced
