@@ -2,13 +2,13 @@
 
 Run every ``scan_seconds`` by PTB's JobQueue (and once at start-up, which is the whole
 catch-up logic). It walks subscriptions with ``next_due_at <= now`` through the index,
-in batches, and for each one — in a single transaction — advances the schedule with a
-conditional UPDATE (``… WHERE id = ? AND next_due_at = <the value read>``) and inserts
-the ledger row ``('digest', local date)``. Two scans racing (two processes, or a slow scan
-overlapped by the next tick) cannot both win the UPDATE, and the ledger's unique key
-would refuse a second row anyway. After downtime each subscription gets exactly one
-catch-up (its next instant is computed from *now*), and none at all if it is more than
-``catch_up_hours`` late.
+in batches, and for each batch — in a single transaction — advances the schedules with one
+conditional UPDATE (each row ``… WHERE id = ? AND next_due_at = <the value read>``) and
+inserts the ledger rows ``('digest', local date)`` of those it advanced. Two scans racing
+(two processes, or a slow scan overlapped by the next tick) cannot both win a row, and the
+ledger's unique key would refuse a second row anyway. After downtime each subscription
+gets exactly one catch-up (its next instant is computed from *now*), and none at all if it
+is more than ``catch_up_hours`` late.
 """
 
 from __future__ import annotations
@@ -16,9 +16,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import Case, Column, and_, case, literal, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.config import BriefingSettings
 from bot.delivery.digest import DigestBuilder
@@ -34,6 +36,19 @@ DIGEST = "digest"
 FIRST_BRIEFING_WINDOW = timedelta(hours=24)
 # Subscriptions advanced per transaction: few enough that the write lock is held briefly.
 _TRANSACTION_ROWS = 100
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """Where one due subscription goes: the instant it was read at, the briefing instant
+    and local date it is due for, its next instant, and whether it is past the cut-off."""
+
+    sub: Subscription
+    scheduled: datetime
+    due: datetime
+    day: date
+    following: datetime
+    late: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,47 +113,77 @@ class DueScan:
             _LOG.info("due scan: %s", report)
         return report
 
-    async def _chunk(self, subs: list[Subscription], now: datetime) -> list[str]:
-        """Advance a few subscriptions in ONE transaction (a commit per subscription would
-        dominate a fan-out of thousands); each advance stays conditional, so a concurrent
-        scan or a settings change wins or loses row by row, and the ledger's unique key
-        refuses a second row for the same local date in any case."""
+    def _plan(self, sub: Subscription, now: datetime) -> _Plan:
+        scheduled = sub.next_due_at
+        assert scheduled is not None
+        zone = sub.timezone
+        # After downtime several instants may have passed: only the most recent one is a
+        # candidate for the (single) catch-up; older ones are simply skipped.
+        due = max(scheduled, latest_due_at_or_before(now, sub.delivery_time, zone))
+        day = local_date_of(due, zone)
+        late = now - due > timedelta(hours=self._settings.catch_up_hours)
+        return _Plan(sub, scheduled, due, day, first_due_after(now, sub.delivery_time, zone, day),
+                     late)
+
+    async def _advance(self, conn: AsyncConnection, plans: list[_Plan],
+                       now: datetime) -> set[int]:
+        """Move every planned subscription to its next instant in ONE statement; the ids of
+        those still at the instant this scan read (the others were taken by a concurrent
+        scan or changed by their owner in the meantime)."""
         t = self._db.tables.subscriptions
+
+        def per_row(column: Column[Any], values: dict[int, Any],
+                    otherwise: Column[Any] | None = None) -> Case[Any]:
+            whens = {sub_id: literal(value, column.type) for sub_id, value in values.items()}
+            return case(whens, value=t.c.id, else_=otherwise)
+
+        briefed = [p for p in plans if not p.late]
+        stmt = (
+            update(t)
+            .where(t.c.id.in_([p.sub.id for p in plans]),
+                   t.c.next_due_at == per_row(t.c.next_due_at,
+                                              {p.sub.id: p.scheduled for p in plans}))
+            .values(
+                next_due_at=per_row(t.c.next_due_at, {p.sub.id: p.following for p in plans}),
+                last_digest_date=per_row(t.c.last_digest_date,
+                                         {p.sub.id: p.day for p in briefed},
+                                         t.c.last_digest_date),
+                last_digest_at=per_row(t.c.last_digest_at, {p.sub.id: p.due for p in briefed},
+                                       t.c.last_digest_at),
+                updated_at=now,
+            )
+            .returning(t.c.id)
+        )
+        return set((await conn.execute(stmt)).scalars())
+
+    async def _chunk(self, subs: list[Subscription], now: datetime) -> list[str]:
+        """Advance a few subscriptions in ONE transaction and ONE conditional UPDATE (a
+        statement per subscription would dominate a fan-out of thousands); each row still
+        advances only from the instant this scan read, so a concurrent scan or a settings
+        change wins or loses row by row, and the ledger's unique key refuses a second row
+        for the same local date in any case."""
+        plans = [self._plan(sub, now) for sub in subs]
         outcomes: list[str] = []
         deliveries: list[NewDelivery] = []
         async with self._db.engine.begin() as conn:
-            for sub in subs:
-                scheduled = sub.next_due_at
-                assert scheduled is not None
-                zone = sub.timezone
-                claim = update(t).where(t.c.id == sub.id, t.c.next_due_at == scheduled)
-                # After downtime several instants may have passed: only the most recent one
-                # is a candidate for the (single) catch-up; older ones are simply skipped.
-                due = max(scheduled, latest_due_at_or_before(now, sub.delivery_time, zone))
-                day = local_date_of(due, zone)
-                following = first_due_after(now, sub.delivery_time, zone, day)
-                late = now - due
-                if late > timedelta(hours=self._settings.catch_up_hours):
-                    won = (await conn.execute(
-                        claim.values(next_due_at=following, updated_at=now))).rowcount
-                    if won:
-                        _LOG.info("briefing for %s on %s skipped: %s late (catch_up_hours=%g)",
-                                  sub.destination, day, late, self._settings.catch_up_hours)
-                    outcomes.append("skipped_late" if won else "lost_race")
-                    continue
-                won = (await conn.execute(claim.values(
-                    next_due_at=following, last_digest_date=day, last_digest_at=due,
-                    updated_at=now))).rowcount
-                if not won:
+            won = await self._advance(conn, plans, now)
+            for plan in plans:
+                sub, day = plan.sub, plan.day
+                if sub.id not in won:
                     outcomes.append("lost_race")
-                    continue
-                since = sub.last_digest_at or (due - FIRST_BRIEFING_WINDOW)
-                payload = self._builder.build(sub, since, due, local_date=day)
-                if payload is None:
-                    outcomes.append("empty")
-                    continue
-                deliveries.append(NewDelivery(DIGEST, day.isoformat(), sub.destination,
-                                              payload, sub.id))
-                outcomes.append("created")
+                elif plan.late:
+                    _LOG.info("briefing for %s on %s skipped: %s late (catch_up_hours=%g)",
+                              sub.destination, day, now - plan.due,
+                              self._settings.catch_up_hours)
+                    outcomes.append("skipped_late")
+                else:
+                    since = sub.last_digest_at or (plan.due - FIRST_BRIEFING_WINDOW)
+                    payload = self._builder.build(sub, since, plan.due, local_date=day)
+                    if payload is None:
+                        outcomes.append("empty")
+                        continue
+                    deliveries.append(NewDelivery(DIGEST, day.isoformat(), sub.destination,
+                                                  payload, sub.id))
+                    outcomes.append("created")
             await self._ledger.add_in(conn, deliveries, now)
         return outcomes
