@@ -197,10 +197,13 @@ async def _serve_bot(args: argparse.Namespace) -> None:
         delivery = replace(delivery, concurrency=args.concurrency)
     if args.progress_interval is not None:
         delivery = replace(delivery, progress_interval_seconds=args.progress_interval)
+    telegram = replace(TelegramSettings(), base_url=args.base_url,
+                       admin_ids=frozenset({ADMIN_ID}))
+    if args.http_client is not None:
+        telegram = replace(telegram, http_client=args.http_client)
     settings = replace(
         Settings(),
-        telegram=replace(TelegramSettings(), base_url=args.base_url,
-                         admin_ids=frozenset({ADMIN_ID})),
+        telegram=telegram,
         stories=replace(StoriesSettings(), folder=bundled_story_folder(), rescan_seconds=3600.0),
         database=DatabaseSettings(url=args.database_url),
         delivery=delivery,
@@ -255,6 +258,7 @@ async def _serve_bot(args: argparse.Namespace) -> None:
     profiler = cProfile.Profile() if args.profile_to else None
     _emit("ready", t=time.monotonic(), peak_rss_mb=_peak_rss_mb(), rss_mb=_rss_now_mb(),
           concurrency=settings.delivery.concurrency,
+          http_client=settings.telegram.http_client,
           progress_interval_seconds=settings.delivery.progress_interval_seconds)
     if profiler is not None:
         profiler.enable()
@@ -621,6 +625,8 @@ class BotProcess(Child):
             argv.append("--watch-scan")
         if ctx.args.concurrency is not None:
             argv += ["--concurrency", str(ctx.args.concurrency)]
+        if ctx.args.http_client is not None:
+            argv += ["--http-client", ctx.args.http_client]
         if ctx.args.progress_interval is not None:
             argv += ["--progress-interval", str(ctx.args.progress_interval)]
         if ctx.args.profile_dir is not None:
@@ -1144,6 +1150,7 @@ async def benchmark(args: argparse.Namespace) -> dict[str, Any]:
         "quick": args.quick,
         "database": "postgresql" if args.database_url else "sqlite",
         "scan_seconds": SCAN_SECONDS,
+        "bot_http_client": args.http_client or "the bot's default (aiohttp)",
         "cpus": os.cpu_count(),
         "load_average_1m_at_start": round(os.getloadavg()[0], 2),
     }
@@ -1187,6 +1194,9 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--broadcast-size", type=int, default=None, help="(10,000)")
     parser.add_argument("--concurrency", type=int, default=None,
                         help="delivery.concurrency of the bot (default: the bot's default)")
+    parser.add_argument("--http-client", choices=("aiohttp", "httpx"), default=None,
+                        help="telegram.http_client of the bot (default: the bot's default); "
+                             "the raw baseline always uses python-telegram-bot's own httpx")
     parser.add_argument("--progress-interval", type=float, default=None,
                         help="delivery.progress_interval_seconds (default: the bot's default)")
     parser.add_argument("--database-url", default=None,

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import time
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 from zoneinfo import ZoneInfo
 
 import yaml
@@ -67,11 +67,15 @@ def parse_clock_time(text: str, key: str = "time") -> time:
     return time(int(match.group(1)), int(match.group(2)))
 
 
+# The HTTP client under python-telegram-bot (see bot/telegram/transport.py).
+HttpClient = Literal["aiohttp", "httpx"]
+
 @dataclass(frozen=True, slots=True)
 class TelegramSettings:
     base_url: str = DEFAULT_BASE_URL
     admin_ids: frozenset[int] = frozenset()
     commands_per_minute: int = 20
+    http_client: HttpClient = "aiohttp"
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +207,12 @@ def _base_url(value: Any, key: str) -> str:
     return url
 
 
+def _http_client(value: Any, key: str) -> HttpClient:
+    if value == "aiohttp" or value == "httpx":
+        return value  # type: ignore[no-any-return]
+    raise ConfigError(key, f"must be aiohttp or httpx, got {value!r}")
+
+
 def _admin_ids(value: Any, key: str) -> frozenset[int]:
     if not isinstance(value, list) or not all(
         isinstance(v, int) and not isinstance(v, bool) for v in value
@@ -240,6 +250,7 @@ def settings_from_mapping(data: Any, source: Path | None = None) -> Settings:
         admin_ids=tg.get("admin_ids", d.telegram.admin_ids, _admin_ids),
         commands_per_minute=tg.get("commands_per_minute", d.telegram.commands_per_minute,
                                    _integer(1)),
+        http_client=tg.get("http_client", d.telegram.http_client, _http_client),
     )
     tg.finish()
 

@@ -46,6 +46,9 @@ def test_every_key_of_the_example_file_is_valid() -> None:
     settings = load_settings(example)
     assert settings.briefing.default_time == time(8, 0)
     assert settings.telegram.admin_ids == frozenset()
+    assert settings.telegram.http_client == "aiohttp"
+    assert settings_from_mapping({"telegram": {"http_client": "httpx"}}).telegram.http_client \
+        == "httpx"
 
 
 @pytest.mark.parametrize(
@@ -54,6 +57,7 @@ def test_every_key_of_the_example_file_is_valid() -> None:
         ({"telegram": {"base_url": "https://api.telegram.org"}}, "telegram.base_url"),
         ({"telegram": {"admin_ids": ["alice"]}}, "telegram.admin_ids"),
         ({"telegram": {"tokn": "x"}}, "telegram.tokn"),
+        ({"telegram": {"http_client": "requests"}}, "telegram.http_client"),
         ({"stories": {"timezone": "Mars/Base"}}, "stories.timezone"),
         ({"stories": {"rescan_seconds": "often"}}, "stories.rescan_seconds"),
         ({"briefing": {"default_time": "25:99"}}, "briefing.default_time"),

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
 
+import aiohttp
 import httpx
 from telegram.error import (
     BadRequest,
@@ -30,6 +31,8 @@ __all__ = ["Action", "Outcome", "classify", "retry_after_seconds"]
 _CHAT_GONE = ("chat not found", "user is deactivated", "bot was kicked", "not a member",
               "have no rights to send", "need administrator rights", "peer_id_invalid")
 _TOPIC_GONE = ("message thread not found", "topic_deleted")
+# Timeouts that happen before a request leaves (no connection in time), per HTTP client.
+_NOT_SENT = (httpx.ConnectTimeout, httpx.PoolTimeout, aiohttp.ConnectionTimeoutError)
 
 
 class Action(StrEnum):
@@ -63,9 +66,7 @@ def retry_after_seconds(exc: RetryAfter) -> float:
 def _certainly_not_sent(exc: TimedOut) -> bool:
     """A pool or connect timeout happened before the request left: safe to retry."""
     cause = exc.__cause__
-    return isinstance(cause, httpx.ConnectTimeout | httpx.PoolTimeout) or "Pool timeout" in str(
-        exc
-    )
+    return isinstance(cause, _NOT_SENT) or "Pool timeout" in str(exc)
 
 
 def classify(exc: TelegramError) -> Outcome:

@@ -34,6 +34,7 @@ from bot.telegram.guards import on_error, throttle_gate
 from bot.telegram.inline import on_inline_query
 from bot.telegram.refresh import rescan_job, rescan_stories
 from bot.telegram.throttle import UserThrottle
+from bot.telegram.transport import use_http_client
 
 __all__ = ["build_application", "start_bot", "stop_bot"]
 
@@ -132,7 +133,7 @@ def build_application(settings: Settings, token: str, *,
                         tzinfo=settings.briefing.default_timezone)
     context_types: ContextTypes[BotContext, dict[Any, Any], dict[Any, Any], BotData] = (
         ContextTypes(context=BotContext, bot_data=BotData))
-    app: BotApplication = (
+    builder = (
         Application.builder()
         .token(token)
         .base_url(settings.telegram.base_url)
@@ -143,8 +144,9 @@ def build_application(settings: Settings, token: str, *,
         .post_init(post_init)
         .post_stop(post_stop)
         .post_shutdown(post_shutdown)
-        .build()
     )
+    use_http_client(builder, settings.telegram.http_client)
+    app: BotApplication = builder.build()
     app.bot_data.services = services
     _register_reader_handlers(app)
     _register_subscription_handlers(app)

@@ -81,6 +81,21 @@ async def chat(story_folder: Path, tmp_path: Path) -> AsyncIterator[Chat]:
             await stop_bot(app)
 
 
+@pytest.fixture(params=["aiohttp", "httpx"])
+async def chat_each_client(request: pytest.FixtureRequest, story_folder: Path,
+                           tmp_path: Path) -> AsyncIterator[Chat]:
+    """The ``chat`` bot once over each HTTP client python-telegram-bot can use here."""
+    async with SandboxServer() as server:
+        settings = e2e_settings(story_folder, server.base_url, tmp_path,
+                                http_client=request.param)
+        app = build_application(settings, TOKEN)
+        await start_bot(app, poll_timeout=1)
+        try:
+            yield Chat(server, app, story_folder)
+        finally:
+            await stop_bot(app)
+
+
 ADMIN = 1001
 
 
