@@ -130,7 +130,7 @@ KINDS = ("baseline", "bot")
 
 # -- the bots (child process) ---------------------------------------------------------------
 async def _serve(kind: str, base_url: str, database_url: str, send_rate: float,
-                 profile_to: Path | None) -> None:
+                 profile_to: Path | None, http_client: str | None = None) -> None:
     """Run one bot until SIGTERM/SIGINT or until stdin closes (the parent went away)."""
     import cProfile
     import pstats
@@ -143,6 +143,7 @@ async def _serve(kind: str, base_url: str, database_url: str, send_rate: float,
     from bot.config import (
         DatabaseSettings,
         DeliverySettings,
+        HttpClient,
         Settings,
         StoriesSettings,
         TelegramSettings,
@@ -154,10 +155,13 @@ async def _serve(kind: str, base_url: str, database_url: str, send_rate: float,
 
     configure_logging("INFO", TOKEN)
     if kind == "bot":
+        telegram = replace(TelegramSettings(), base_url=base_url,
+                           commands_per_minute=STORY_THROTTLE)
+        if http_client is not None:
+            telegram = replace(telegram, http_client=cast(HttpClient, http_client))
         settings = replace(
             Settings(),
-            telegram=replace(TelegramSettings(), base_url=base_url,
-                             commands_per_minute=STORY_THROTTLE),
+            telegram=telegram,
             stories=replace(StoriesSettings(), folder=bundled_story_folder()),
             database=DatabaseSettings(url=database_url),
             delivery=replace(DeliverySettings(), rate_per_second=send_rate),
@@ -521,6 +525,8 @@ async def measure(kind: str, args: argparse.Namespace, workdir: Path, run: int) 
         argv = [sys.executable, str(SCRIPT), "--serve", kind,
                 "--base-url", f"{url}/bot", "--database-url", f"sqlite+aiosqlite:///{database}",
                 "--send-rate", str(args.send_rate)]
+        if args.http_client is not None and kind == "bot":
+            argv += ["--http-client", args.http_client]
         if args.profile_dir is not None:
             argv += ["--profile-to", str(Path(args.profile_dir) / f"run{run}-{kind}")]
         await bot.start(argv, "ready", within=60)
@@ -604,7 +610,8 @@ async def benchmark(args: argparse.Namespace) -> dict[str, Any]:
     report: dict[str, Any] = {"users": args.users, "requests_per_user": args.requests,
                               "runs": args.runs, "story_bot_commands_per_minute": STORY_THROTTLE,
                               "story_bot_send_rate_per_s": args.send_rate,
-                              "concurrent_updates": 64, "profiled": args.profile_dir is not None}
+                              "concurrent_updates": 64, "profiled": args.profile_dir is not None,
+                              "bot_http_client": args.http_client or "aiohttp (the default)"}
     report["load_average_1m_at_start"] = round(os.getloadavg()[0], 2)
     began = time.perf_counter()
     runs: list[dict[str, Load]] = []
@@ -660,6 +667,9 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="seconds one reply may take before it counts as an error")
     parser.add_argument("--deadline", type=float, default=180.0,
                         help="seconds the measured phase of one bot may take")
+    parser.add_argument("--http-client", choices=("aiohttp", "httpx"), default=None,
+                        help="telegram.http_client of the story bot (default: the bot's "
+                             "default); the echo baseline is stock python-telegram-bot (httpx)")
     parser.add_argument("--send-rate", type=float, default=STORY_SEND_RATE,
                         help="the story bot's global send budget (delivery.rate_per_second; "
                              "production: 25)")
@@ -685,7 +695,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.serve:
         profile_to = Path(args.profile_to) if args.profile_to else None
         asyncio.run(_serve(args.serve, args.base_url, args.database_url, args.send_rate,
-                           profile_to))
+                           profile_to, args.http_client))
         return 0
     for name in ("profile_dir", "log_dir"):
         if getattr(args, name) is not None:
