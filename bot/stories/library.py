@@ -76,8 +76,15 @@ class _Index:
     stories: tuple[Story, ...] = ()
     by_key: dict[str, Story] = field(default_factory=dict)
     by_id: dict[str, Story] = field(default_factory=dict)
-    positions: dict[str, int] = field(default_factory=dict)
     rejections: tuple[StoryError, ...] = ()
+    # key -> place in ``stories``; built on first use, since an insert shifts every place
+    # after it and most rescans are never followed by a lookup of the old places.
+    _positions: dict[str, int] = field(default_factory=dict)
+
+    def position(self, key: str) -> int | None:
+        if not self._positions and self.stories:
+            self._positions.update({story.key: n for n, story in enumerate(self.stories)})
+        return self._positions.get(key)
 
 
 def _words(text: str) -> list[str]:
@@ -104,10 +111,11 @@ class StoryLibrary:
         self._search_cache: dict[str, tuple[str, str]] = {}
 
     # -- reading the folder ---------------------------------------------------------------
-    def _list(self) -> dict[str, tuple[str, tuple[int, int], StoryError | None]]:
-        """Story names with their path and (size, mtime) signature, or the stat error."""
+    def _entries(self) -> list[os.DirEntry[str]]:
+        """The folder's visible ``.txt`` entries, or a clear error about the folder."""
         try:
-            entries = list(os.scandir(self.folder))
+            with os.scandir(self.folder) as listing:
+                return [entry for entry in listing if is_story_file_name(entry.name)]
         except FileNotFoundError as exc:
             raise StoryFolderError(f"story folder {self.folder} does not exist") from exc
         except NotADirectoryError as exc:
@@ -115,22 +123,6 @@ class StoryLibrary:
         except OSError as exc:
             raise StoryFolderError(
                 f"cannot list story folder {self.folder}: {exc.strerror or exc}") from exc
-        listing: dict[str, tuple[str, tuple[int, int], StoryError | None]] = {}
-        for entry in entries:
-            name = entry.name
-            if not is_story_file_name(name):
-                continue
-            try:
-                info = entry.stat()
-            except FileNotFoundError:
-                continue  # deleted between listing and stat
-            except OSError as exc:  # symlink loop, permission, …
-                listing[name] = (entry.path, _UNREADABLE, StoryError(
-                    f"cannot read file: {exc.strerror or exc}", 1, name))
-                continue
-            if stat.S_ISREG(info.st_mode):
-                listing[name] = (entry.path, (info.st_size, info.st_mtime_ns), None)
-        return listing
 
     def _read(self, path: str, name: str, size: int) -> Story | None:
         """Parse one file; None when it vanished between listing and reading."""
@@ -153,26 +145,34 @@ class StoryLibrary:
     def rescan(self, now: datetime | None = None) -> RescanReport:
         """Bring the index up to date with the folder and report what changed.
 
-        Only files whose signature changed are read; only the keys they touch are
-        re-indexed, so one new file in a folder of thousands costs a listing and a parse.
+        Only files whose (size, mtime) signature changed are read; only the keys they touch
+        are re-indexed, so one new file in a folder of thousands costs a listing and a parse.
         """
-        listing = self._list()
         previous = self._files
         files: dict[str, _FileState] = {}
         changed: set[str] = set()
-        for name, (path, signature, list_error) in listing.items():
+        for entry in self._entries():
+            name = entry.name
             old = previous.get(name)
-            if list_error is not None:
-                files[name] = _FileState(signature, old.story if old else None, list_error)
-                if old is None or old.error != list_error:
+            try:
+                info = entry.stat()
+            except FileNotFoundError:
+                continue  # deleted between listing and stat
+            except OSError as exc:  # symlink loop, permission, …
+                error = StoryError(f"cannot read file: {exc.strerror or exc}", 1, name)
+                files[name] = _FileState(_UNREADABLE, old.story if old else None, error)
+                if old is None or old.error != error:
                     changed.add(name)
                 continue
+            if not stat.S_ISREG(info.st_mode):
+                continue
+            signature = (info.st_size, info.st_mtime_ns)
             if old is not None and old.signature == signature:
                 files[name] = old
                 continue
             changed.add(name)
             try:
-                story = self._read(path, name, signature[0])
+                story = self._read(entry.path, name, info.st_size)
             except StoryError as error:
                 files[name] = _FileState(signature, old.story if old else None,
                                          error.with_path(name))
@@ -225,9 +225,7 @@ class StoryLibrary:
             + [error for errors in self._duplicates.values() for error in errors],
             key=lambda error: (error.path, error.line))
         self.version += 1
-        self._index = _Index(stories, by_key, by_id,
-                             {story.key: n for n, story in enumerate(stories)},
-                             tuple(rejections))
+        self._index = _Index(stories, by_key, by_id, tuple(rejections))
         for story in outgoing:
             self._search_cache.pop(story.key, None)
         reported = {(e.path, e.line, e.message) for e in old.rejections}
@@ -270,7 +268,8 @@ class StoryLibrary:
         if len(outgoing) + len(incoming) > max(16, len(old.stories) // 16):
             return tuple(sorted(by_key.values(), key=latest_order_key))
         ordered = list(old.stories)
-        for position in sorted((old.positions[s.key] for s in outgoing), reverse=True):
+        places = (old.position(s.key) for s in outgoing)
+        for position in sorted((p for p in places if p is not None), reverse=True):
             del ordered[position]
         for story in incoming:
             bisect.insort(ordered, story, key=latest_order_key)
@@ -292,7 +291,7 @@ class StoryLibrary:
 
     def position_of(self, key: str) -> int | None:
         """0-based place of ``key`` in latest order (for paging anchored on keys)."""
-        return self._index.positions.get(key)
+        return self._index.position(key)
 
     def find(self, reference: str) -> Lookup:
         """Resolve a reader's reference: position, id or key, key prefix, else words."""
