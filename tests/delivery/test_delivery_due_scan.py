@@ -284,7 +284,8 @@ async def test_a_long_scan_hands_briefings_to_the_sender_as_each_batch_commits(
         while True:
             await woken.wait()
             woken.clear()
-            seen.append((len(await ledger.rows(kind="digest")), scan_finished))
+            finished = scan_finished  # as it was when woken, not after the query
+            seen.append((len(await ledger.rows(kind="digest")), finished))
 
     watcher = asyncio.ensure_future(sender())
     scan = DueScan(db, LibraryDigestBuilder(library, ALWAYS), ALWAYS, on_created=woken.set)
@@ -296,3 +297,25 @@ async def test_a_long_scan_hands_briefings_to_the_sender_as_each_batch_commits(
     assert report.created == 250
     ready, finished = seen[0]
     assert not finished and ready >= 100  # the first batch was committed and announced
+
+
+async def test_a_batch_of_only_late_briefings_is_skipped_and_the_scan_goes_on(
+    db: Database, clock: Clock, library: FakeLibrary
+) -> None:
+    """After a long outage the oldest (first scanned) subscriptions are all past the
+    cut-off: they are moved on without a briefing, and the ones behind them still get
+    theirs."""
+    store = SubscriptionStore(db)
+    clock.set(datetime(2025, 3, 10, 0, 0, tzinfo=UTC))
+    library.items.append(make_story("a1", "Harbour strike", clock()))
+    late = [await store.subscribe(Destination(i + 1), "private", time(1), UTCZ, clock())
+            for i in range(3)]
+    recent = await store.subscribe(Destination(99), "private", time(14), UTCZ, clock())
+    clock.set(datetime(2025, 3, 12, 15, 0, tzinfo=UTC))  # down for two and a half days
+    report = await scan_for(db, library).run(clock())  # batches of 2: the first all late
+    assert (report.skipped_late, report.created) == (3, 1)
+    assert await digest_refs(db, recent.destination) == ["2025-03-12"]
+    for sub in late:
+        moved = await store.get(sub.destination)
+        assert moved is not None and moved.last_digest_date is None
+        assert moved.next_due_at == datetime(2025, 3, 13, 1, 0, tzinfo=UTC)
