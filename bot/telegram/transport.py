@@ -9,22 +9,31 @@ and measured several times faster per request (see ``benchmarks/fanout.py``). Ev
 above it (the rate limiter, PTB's error classes, ``base_url``) is unchanged, and
 ``telegram.http_client: httpx`` in the config switches back to PTB's own.
 
-Timeouts follow PTB's meaning where aiohttp has one: ``connect_timeout`` bounds opening a
-connection and ``pool_timeout`` the wait for a free one (together aiohttp's ``connect``);
-``read_timeout`` bounds the wait for each chunk of the answer. aiohttp has no write
-timeout; ``write_timeout`` is accepted and ignored. A timeout *before* the request left
-(waiting for a connection or opening one) is a :class:`~telegram.error.TimedOut` caused by
+Kept as PTB's httpx client behaves: ``connect_timeout`` bounds opening a connection and
+``pool_timeout`` the wait for a free one (together aiohttp's ``connect``); ``read_timeout``
+bounds the wait for each chunk of the answer; aiohttp has no write timeout, so an upload
+(multipart) is bounded as a whole by the sum of the four. A timeout *before* the request
+left (no connection in time) is a :class:`~telegram.error.TimedOut` caused by
 :class:`aiohttp.ConnectionTimeoutError`, which is how the delivery engine knows it may
-resend without a duplicate.
+resend without a duplicate. Redirects are not followed. Proxies come from the usual
+environment variables (``HTTPS_PROXY``, ``NO_PROXY``, …; HTTP proxies only), and TLS is
+verified against ``SSL_CERT_FILE``/``SSL_CERT_DIR`` if set, else certifi's bundle.
 
-Error messages never contain the request URL: it holds the bot token.
+No error this module raises carries the bot token: not in its message (text that would
+show it is withheld) and not in its chain (aiohttp's own exceptions name the URL, so they
+are not attached).
 """
 
 from __future__ import annotations
 
+import os
+import ssl
+import urllib.request
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 import aiohttp
+import certifi
 from telegram.error import NetworkError, TimedOut
 from telegram.ext import ApplicationBuilder
 from telegram.request import BaseRequest, HTTPXRequest, RequestData
@@ -44,7 +53,8 @@ def _resolve(value: float | object | None, default: float | None) -> float | Non
 class AiohttpRequest(BaseRequest):
     """PTB's request interface over aiohttp; one session, opened by ``initialize``."""
 
-    __slots__ = ("_connect", "_limit", "_pool", "_read", "_session")
+    __slots__ = ("_connect", "_limit", "_media_write", "_pool", "_proxies", "_read",
+                 "_session")
 
     def __init__(
         self,
@@ -52,12 +62,15 @@ class AiohttpRequest(BaseRequest):
         read_timeout: float | None = 5.0,
         connect_timeout: float | None = 5.0,
         pool_timeout: float | None = 1.0,
+        media_write_timeout: float | None = 20.0,
     ) -> None:
         self._limit = connection_pool_size
         self._read = read_timeout
         self._connect = connect_timeout
         self._pool = pool_timeout
+        self._media_write = media_write_timeout
         self._session: aiohttp.ClientSession | None = None
+        self._proxies: dict[str, str | None] = {}  # "scheme://host" -> proxy URL or None
 
     @property
     def read_timeout(self) -> float | None:
@@ -65,10 +78,14 @@ class AiohttpRequest(BaseRequest):
 
     async def initialize(self) -> None:
         if self._session is None or self._session.closed:
+            tls = ssl.create_default_context(
+                cafile=os.environ.get("SSL_CERT_FILE") or certifi.where(),
+                capath=os.environ.get("SSL_CERT_DIR") or None)
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self._limit),
+                connector=aiohttp.TCPConnector(limit=self._limit, ssl=tls),
                 headers={"User-Agent": self.USER_AGENT},
             )
+            self._proxies.clear()
 
     async def shutdown(self) -> None:
         if self._session is not None and not self._session.closed:
@@ -89,23 +106,48 @@ class AiohttpRequest(BaseRequest):
             raise RuntimeError("This AiohttpRequest is not initialized!")
         connect = _resolve(connect_timeout, self._connect)
         pool = _resolve(pool_timeout, self._pool)
+        read = _resolve(read_timeout, self._read)
+        upload = bool(request_data and request_data.multipart_data)
+        phases = (connect, pool, read, _resolve(write_timeout, self._media_write))
         timeout = aiohttp.ClientTimeout(
-            total=None,
+            total=sum(phases) if upload and None not in phases else None,  # type: ignore[arg-type]
             connect=None if connect is None or pool is None else connect + pool,
             sock_connect=connect,
-            sock_read=_resolve(read_timeout, self._read),
+            sock_read=read,
         )
+        # aiohttp's exceptions name the URL, which holds the token: raise ours outside the
+        # except blocks, so that none of theirs is attached as cause or context.
+        failure: Exception
         try:
             async with self._session.request(
                 method, url, data=_body(request_data), timeout=timeout,
+                allow_redirects=False, proxy=self._proxy_for(url),
             ) as response:
                 return response.status, await response.read()
-        except aiohttp.ConnectionTimeoutError as err:
-            raise TimedOut(NOT_SENT_MESSAGE) from err
-        except (TimeoutError, aiohttp.ServerTimeoutError) as err:
-            raise TimedOut from err
+        except aiohttp.ConnectionTimeoutError:
+            failure = TimedOut(NOT_SENT_MESSAGE)
+            cause: BaseException | None = aiohttp.ConnectionTimeoutError(NOT_SENT_MESSAGE)
+        except (TimeoutError, aiohttp.ServerTimeoutError):
+            failure, cause = TimedOut(), None
         except aiohttp.ClientError as err:
-            raise NetworkError(f"aiohttp.{type(err).__name__}: {_without(url, err)}") from err
+            failure = NetworkError(f"aiohttp.{type(err).__name__}: {_without(url, err)}")
+            cause = None
+        raise failure from cause
+
+    def _proxy_for(self, url: str) -> str | None:
+        """The proxy the environment names for this URL's host (looked up once per host)."""
+        parts = urlsplit(url)
+        origin = f"{parts.scheme}://{parts.netloc}"
+        if origin not in self._proxies:
+            proxies = urllib.request.getproxies()
+            host = parts.hostname or ""
+            bypass = urllib.request.proxy_bypass_environment(host, proxies)  # type: ignore[attr-defined]
+            proxy = None if bypass else proxies.get(parts.scheme) or proxies.get("all")
+            if proxy is not None and not proxy.startswith(("http://", "https://")):
+                raise RuntimeError(f"proxy {urlsplit(proxy).scheme}://… is not supported by "
+                                   "the aiohttp client; use telegram.http_client: httpx")
+            self._proxies[origin] = proxy
+        return self._proxies[origin]
 
 
 def _body(request_data: RequestData | None) -> aiohttp.FormData | dict[str, str] | None:
@@ -115,7 +157,7 @@ def _body(request_data: RequestData | None) -> aiohttp.FormData | dict[str, str]
     files = request_data.multipart_data
     if not files:
         return request_data.json_parameters
-    form = aiohttp.FormData()
+    form = aiohttp.FormData(quote_fields=False)  # file names as sent by httpx
     for name, value in request_data.json_parameters.items():
         form.add_field(name, value)
     for name, (filename, content, mime_type) in files.items():
@@ -124,10 +166,12 @@ def _body(request_data: RequestData | None) -> aiohttp.FormData | dict[str, str]
 
 
 def _without(url: str, err: Exception) -> str:
-    """The error's text, or its class alone when the text would reveal the URL."""
+    """The error's text, withheld when it shows the token's secret (e.g. in a URL)."""
     text = str(err)
-    path = url.split("://", 1)[-1].split("/", 1)[-1]
-    return "(details withheld: they contain the request URL)" if path and path in text else text
+    segments = urlsplit(url).path.split("/")
+    token = next((s[3:] for s in segments if s.startswith("bot") and ":" in s), "")
+    secret = token.partition(":")[2]
+    return "(details withheld: they contain the bot token)" if secret and secret in text else text
 
 
 def use_http_client(builder: ApplicationBuilder[Any, Any, Any, Any, Any, Any],
@@ -135,7 +179,7 @@ def use_http_client(builder: ApplicationBuilder[Any, Any, Any, Any, Any, Any],
     """Give ``builder`` the chosen request objects: one for calls, one for getUpdates."""
     if client == "httpx":
         builder.request(HTTPXRequest(connection_pool_size=256))
-        builder.get_updates_request(HTTPXRequest())
+        builder.get_updates_request(HTTPXRequest(connection_pool_size=1))
         return
     builder.request(AiohttpRequest(connection_pool_size=256))
     builder.get_updates_request(AiohttpRequest(connection_pool_size=1))

@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 from telegram.ext import ExtBot
-from telegram.request import HTTPXRequest
 
 from bot.delivery import LaneRateLimiter
 from bot.sandbox import SandboxServer
+from bot.telegram.transport import AiohttpRequest
 from tests.database_fixtures import Clock, OpenDb, clock, db, open_db
 from tests.delivery.helpers import TOKEN, FakeLibrary
 
@@ -49,8 +49,8 @@ async def make_bot(sandbox: SandboxServer) -> AsyncIterator[BotFactory]:
 
     async def factory(*, limiter: LaneRateLimiter | None = None,
                       read_timeout: float = 5.0) -> ExtBot[Any]:
-        request = HTTPXRequest(connection_pool_size=64, read_timeout=read_timeout,
-                               connect_timeout=5.0)
+        request = AiohttpRequest(connection_pool_size=64, read_timeout=read_timeout,
+                                 connect_timeout=5.0)  # the bot's own HTTP client
         bot: ExtBot[Any] = ExtBot(
             TOKEN, base_url=sandbox.base_url, request=request,
             rate_limiter=limiter or LaneRateLimiter(1000.0, per_chat_per_second=1000.0,

@@ -8,8 +8,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from telegram.request import HTTPXRequest
 
 from bot.telegram.redaction import REDACTED, install_token_redaction
+from bot.telegram.transport import AiohttpRequest
 from tests.e2e.conftest import TOKEN, USER, Chat
 
 
@@ -229,7 +231,10 @@ async def test_the_token_never_reaches_the_logs_even_at_debug(
     secret = TOKEN.split(":")[1]
     logged = caplog.text + "".join(str(r.__dict__) for r in caplog.records)
     assert "Calling Bot API endpoint `sendMessage`" in logged  # every call was logged
-    if chat.services.settings.telegram.http_client == "httpx":
+    client = chat.services.settings.telegram.http_client
+    assert isinstance(chat.app.bot.request,
+                      HTTPXRequest if client == "httpx" else AiohttpRequest)
+    if client == "httpx":
         assert REDACTED in logged  # httpx logs each request URL: redacted
     assert TOKEN not in logged and secret not in logged
 

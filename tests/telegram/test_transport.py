@@ -19,7 +19,7 @@ from telegram import Bot
 from telegram.error import NetworkError, TimedOut
 
 from bot.delivery.outcome import Action, classify
-from bot.telegram.transport import AiohttpRequest
+from bot.telegram.transport import AiohttpRequest, _without
 
 TOKEN = "123456:SECRET-token-value"
 _CHAT = {"id": 42, "type": "private"}
@@ -34,6 +34,9 @@ class FakeBotApi:
 
     async def handle(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
+        if method == "moved":
+            self.received.append({"method": method, "form": {}, "agent": ""})
+            raise web.HTTPFound(f"/bot{TOKEN}/getMe")
         form: dict[str, Any] = {}
         if request.content_type.startswith("multipart/"):
             async for part in await request.multipart():
@@ -86,12 +89,12 @@ async def test_files_go_as_multipart_with_their_name_and_bytes(
         api: tuple[FakeBotApi, str]) -> None:
     fake, base_url = api
     async with bot_over(base_url) as bot:
-        await bot.send_document(42, document=b"%PDF-1.7 body", filename="report.pdf",
+        await bot.send_document(42, document=b"%PDF-1.7 body", filename="weekly report.pdf",
                                 caption="Weekly report")
     form = fake.received[-1]["form"]
     assert form["caption"] == (None, b"Weekly report")
     [(filename, content)] = [v for v in form.values() if v[0] is not None]
-    assert (filename, content) == ("report.pdf", b"%PDF-1.7 body")
+    assert (filename, content) == ("weekly report.pdf", b"%PDF-1.7 body")
 
 
 async def test_a_slow_answer_is_a_read_timeout_the_engine_treats_as_uncertain(
@@ -119,6 +122,7 @@ async def test_no_free_connection_in_time_is_not_sent_and_safe_to_retry(
     assert classify(caught.value).action is Action.TRANSIENT
     sent = [r["form"]["text"] for r in fake.received if r["method"] == "sendMessage"]
     assert sent == ["holds the only connection"]
+    assert "SECRET" not in everything_said_by(caught.value)  # aiohttp's text names the URL
 
 
 async def test_a_refused_connection_is_a_network_error_without_the_token() -> None:
@@ -134,7 +138,58 @@ async def test_a_refused_connection_is_a_network_error_without_the_token() -> No
     finally:
         await request.shutdown()
     assert classify(caught.value).action is Action.TRANSIENT
-    assert "SECRET" not in str(caught.value) and "SECRET" not in repr(caught.value)
+    assert "SECRET" not in everything_said_by(caught.value)
+
+
+def everything_said_by(error: BaseException) -> str:
+    """The text of an exception and of everything chained to it, as a traceback shows."""
+    said = []
+    current: BaseException | None = error
+    while current is not None:
+        said.append(f"{current!s} {current!r}")
+        current = current.__cause__ or current.__context__
+    return " ".join(said)
+
+
+@pytest.mark.parametrize("text", [
+    f"Cannot connect to host for http://127.0.0.1/bot{TOKEN}/getMe",
+    "redirect to http://elsewhere/bot123456:SECRET-token-value/x",
+])
+def test_error_text_that_shows_the_token_is_withheld(text: str) -> None:
+    said = _without(f"http://127.0.0.1:8081/bot{TOKEN}/sendMessage", OSError(text))
+    assert "SECRET" not in said and "withheld" in said
+    assert _without(f"http://127.0.0.1/bot{TOKEN}/getMe", OSError("reset by peer")) \
+        == "reset by peer"
+
+
+async def test_redirects_are_not_followed(api: tuple[FakeBotApi, str]) -> None:
+    fake, base_url = api
+    request = AiohttpRequest()
+    await request.initialize()
+    try:
+        status, _ = await request.do_request(f"{base_url}{TOKEN}/moved", "POST")
+    finally:
+        await request.shutdown()
+    assert status == 302
+    assert [r["method"] for r in fake.received] == ["moved"]
+
+
+async def test_the_proxy_named_by_the_environment_is_used_unless_bypassed(
+        api: tuple[FakeBotApi, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    fake, base_url = api
+    # The fake API doubles as an HTTP proxy: aiohttp sends it the absolute URL, whose
+    # path it serves. Without the proxy the made-up host cannot be reached at all.
+    for name in ("http_proxy", "all_proxy", "ALL_PROXY", "NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", base_url.removesuffix("/bot"))
+    async with bot_over("http://api.telegram.invalid/bot") as bot:
+        assert bot.username == "b_bot"
+    assert [r["method"] for r in fake.received] == ["getMe"]
+    monkeypatch.setenv("NO_PROXY", "api.telegram.invalid")
+    with pytest.raises(NetworkError):
+        async with bot_over("http://api.telegram.invalid/bot"):
+            pass
+    assert len(fake.received) == 1
 
 
 async def test_an_unopened_transport_says_so() -> None:
