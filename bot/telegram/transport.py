@@ -29,7 +29,7 @@ from __future__ import annotations
 import os
 import ssl
 import urllib.request
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -37,6 +37,9 @@ import certifi
 from telegram.error import NetworkError, TimedOut
 from telegram.ext import ApplicationBuilder
 from telegram.request import BaseRequest, HTTPXRequest, RequestData
+
+if TYPE_CHECKING:
+    from telegram._utils.types import UploadFileDict
 
 from bot.config import HttpClient
 
@@ -107,10 +110,10 @@ class AiohttpRequest(BaseRequest):
         connect = _resolve(connect_timeout, self._connect)
         pool = _resolve(pool_timeout, self._pool)
         read = _resolve(read_timeout, self._read)
-        upload = bool(request_data and request_data.multipart_data)
+        files = request_data.multipart_data if request_data else {}
         phases = (connect, pool, read, _resolve(write_timeout, self._media_write))
         timeout = aiohttp.ClientTimeout(
-            total=sum(phases) if upload and None not in phases else None,  # type: ignore[arg-type]
+            total=sum(phases) if files and None not in phases else None,  # type: ignore[arg-type]
             connect=None if connect is None or pool is None else connect + pool,
             sock_connect=connect,
             sock_read=read,
@@ -120,7 +123,7 @@ class AiohttpRequest(BaseRequest):
         failure: Exception
         try:
             async with self._session.request(
-                method, url, data=_body(request_data), timeout=timeout,
+                method, url, data=_body(request_data, files), timeout=timeout,
                 allow_redirects=False, proxy=self._proxy_for(url),
             ) as response:
                 return response.status, await response.read()
@@ -150,11 +153,11 @@ class AiohttpRequest(BaseRequest):
         return self._proxies[origin]
 
 
-def _body(request_data: RequestData | None) -> aiohttp.FormData | dict[str, str] | None:
+def _body(request_data: RequestData | None,
+          files: UploadFileDict) -> aiohttp.FormData | dict[str, str] | None:
     """Form fields as PTB encodes them; a multipart form when there are files."""
     if request_data is None:
         return None
-    files = request_data.multipart_data
     if not files:
         return request_data.json_parameters
     form = aiohttp.FormData(quote_fields=False)  # file names as sent by httpx
