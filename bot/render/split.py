@@ -91,10 +91,12 @@ def utf16_prefix_end(text: str, start: int, units: int) -> int:
 
 
 def _trim_cut(text: str, start: int, cut: int, resume: int) -> tuple[int, int]:
-    """Move the cut left over trailing spaces and the resume point right over leading ones."""
-    while cut > start and text[cut - 1] in _SPACES:
+    """Move the cut left over trailing spaces and the resume point right over leading ones,
+    but never into a grapheme: a space carrying a combining mark or ZWNJ is text."""
+    while cut > start and text[cut - 1] in _SPACES and is_grapheme_boundary(text, cut - 1):
         cut -= 1
-    while resume < len(text) and text[resume] in _SPACES:
+    while (resume < len(text) and text[resume] in _SPACES
+           and is_grapheme_boundary(text, resume + 1)):
         resume += 1
     return cut, resume
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
 from bot.render import split_text, utf16_len
@@ -99,6 +99,8 @@ def test_clip_text(text: str, limit: int, clipped: str) -> None:
 
 @settings(max_examples=200, deadline=None)
 @given(text=TEXT, limit=st.integers(min_value=2, max_value=40), first=st.integers(2, 40))
+@example(text=" \u200c", limit=2, first=2)  # a space carrying a ZWNJ is one grapheme
+@example(text="ab \u0301cd ef", limit=3, first=3)  # ... as is one with an accent
 def test_split_text_properties(text: str, limit: int, first: int) -> None:
     assume(max_cluster_units(text) <= min(limit, first))
     pieces = split_text(text, limit, first_limit=first)
