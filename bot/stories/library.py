@@ -180,7 +180,7 @@ class StoryLibrary:
             if story is not None:
                 files[name] = _FileState(signature, story, None)
         if len(files) != len(previous) or changed:
-            changed.update(name for name in previous if name not in files)
+            changed.update(previous.keys() - files.keys())  # removed (a C-level set difference)
         self._files = files
         self.last_scan = now or datetime.now(UTC)
         if not changed:
