@@ -42,11 +42,10 @@ _TRANSACTION_ROWS = 100
 
 @dataclass(frozen=True, slots=True)
 class _Plan:
-    """Where one due subscription goes: the instant it was read at, the briefing instant
-    and local date it is due for, its next instant, and whether it is past the cut-off."""
+    """Where one due subscription goes: the briefing instant and local date it is due for,
+    its next instant, and whether it is past the cut-off."""
 
     sub: Subscription
-    scheduled: datetime
     due: datetime
     day: date
     following: datetime
@@ -124,8 +123,7 @@ class DueScan:
         due = max(scheduled, latest_due_at_or_before(now, sub.delivery_time, zone))
         day = local_date_of(due, zone)
         late = now - due > timedelta(hours=self._settings.catch_up_hours)
-        return _Plan(sub, scheduled, due, day, first_due_after(now, sub.delivery_time, zone, day),
-                     late)
+        return _Plan(sub, due, day, first_due_after(now, sub.delivery_time, zone, day), late)
 
     async def _advance(self, conn: AsyncConnection, plans: list[_Plan],
                        now: datetime) -> set[int]:
@@ -153,7 +151,7 @@ class DueScan:
             update(t)
             .where(t.c.id.in_([p.sub.id for p in plans]),
                    t.c.next_due_at == per_row(t.c.next_due_at,
-                                              {p.sub.id: p.scheduled for p in plans}))
+                                              {p.sub.id: p.sub.next_due_at for p in plans}))
             .values(values)
             .returning(t.c.id)
         )

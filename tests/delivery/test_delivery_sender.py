@@ -248,7 +248,9 @@ async def test_crash_after_k_sends_then_restart(
     await asyncio.sleep(0)
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
-    await asyncio.sleep(0.6)  # the abandoned message still lands
+    async with asyncio.timeout(5):  # the abandoned message still lands, after its delay
+        while sum(len(sandbox.bot_messages(c)) for c in chats) < 5:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
     assert sum(len(sandbox.bot_messages(c)) for c in chats) == 5
     before = {c: len(sandbox.bot_messages(c)) for c in chats}
     clock.advance(timedelta(minutes=10))  # past the lease

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -70,15 +71,24 @@ def e2e_settings(folder: Path, base_url: str, tmp_path: Path, *, rescan_seconds:
     )
 
 
+@asynccontextmanager
+async def running_bot(server: SandboxServer, settings: Settings,
+                      folder: Path) -> AsyncIterator[Chat]:
+    """The real bot polling ``server`` for as long as the block runs."""
+    app = build_application(settings, TOKEN)
+    await start_bot(app, poll_timeout=1)
+    try:
+        yield Chat(server, app, folder)
+    finally:
+        await stop_bot(app)
+
+
 @pytest.fixture
 async def chat(story_folder: Path, tmp_path: Path) -> AsyncIterator[Chat]:
     async with SandboxServer() as server:
-        app = build_application(e2e_settings(story_folder, server.base_url, tmp_path), TOKEN)
-        await start_bot(app, poll_timeout=1)
-        try:
-            yield Chat(server, app, story_folder)
-        finally:
-            await stop_bot(app)
+        settings = e2e_settings(story_folder, server.base_url, tmp_path)
+        async with running_bot(server, settings, story_folder) as chat:
+            yield chat
 
 
 @pytest.fixture(params=["aiohttp", "httpx"])
@@ -88,12 +98,8 @@ async def chat_each_client(request: pytest.FixtureRequest, story_folder: Path,
     async with SandboxServer() as server:
         settings = e2e_settings(story_folder, server.base_url, tmp_path,
                                 http_client=request.param)
-        app = build_application(settings, TOKEN)
-        await start_bot(app, poll_timeout=1)
-        try:
-            yield Chat(server, app, story_folder)
-        finally:
-            await stop_bot(app)
+        async with running_bot(server, settings, story_folder) as chat:
+            yield chat
 
 
 ADMIN = 1001
@@ -106,12 +112,8 @@ async def admin_chat(story_folder: Path, tmp_path: Path) -> AsyncIterator[Chat]:
         server.add_chat(ADMIN, "private")
         settings = e2e_settings(story_folder, server.base_url, tmp_path,
                                 rescan_seconds=3600, admin_ids=frozenset({ADMIN}))
-        app = build_application(settings, TOKEN)
-        await start_bot(app, poll_timeout=1)
-        try:
-            yield Chat(server, app, story_folder)
-        finally:
-            await stop_bot(app)
+        async with running_bot(server, settings, story_folder) as chat:
+            yield chat
 
 
 @pytest.fixture
@@ -119,9 +121,5 @@ async def strict_chat(story_folder: Path, tmp_path: Path) -> AsyncIterator[Chat]
     """A bot that allows only 3 commands per minute per user."""
     async with SandboxServer() as server:
         settings = e2e_settings(story_folder, server.base_url, tmp_path, commands_per_minute=3)
-        app = build_application(settings, TOKEN)
-        await start_bot(app, poll_timeout=1)
-        try:
-            yield Chat(server, app, story_folder)
-        finally:
-            await stop_bot(app)
+        async with running_bot(server, settings, story_folder) as chat:
+            yield chat
