@@ -87,6 +87,24 @@ class _Index:
         return self._positions.get(key)
 
 
+def _read_all(descriptor: int, size: int) -> bytes:
+    """The file's bytes, up to one past the size limit.
+
+    The first read asks for the listed size plus one byte: a buffer as big as the limit
+    would cost a 1 MiB allocation per file, which is most of a cold load's reading time.
+    Only a file that changed size since the listing needs more reads.
+    """
+    data = os.read(descriptor, size + 1)
+    if len(data) == size:
+        return data
+    chunks = [data]
+    total = len(data)
+    while total <= MAX_STORY_BYTES and (chunk := os.read(descriptor, MAX_STORY_BYTES + 1 - total)):
+        chunks.append(chunk)
+        total += len(chunk)
+    return b"".join(chunks)
+
+
 def _words(text: str) -> list[str]:
     return _WORD.findall(text.casefold())
 
@@ -135,7 +153,7 @@ class StoryLibrary:
         except OSError as exc:
             raise StoryError(f"cannot read file: {exc.strerror or exc}", 1) from exc
         try:
-            data = os.read(descriptor, MAX_STORY_BYTES + 1)
+            data = _read_all(descriptor, size)
         except OSError as exc:
             raise StoryError(f"cannot read file: {exc.strerror or exc}", 1) from exc
         finally:
