@@ -12,7 +12,7 @@ import bisect
 import os
 import re
 import stat
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,7 +20,7 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 from bot.errors import BotError, StoryError
-from bot.stories.model import Story, latest_order_key
+from bot.stories.model import Story, latest_order_key, sorted_latest
 from bot.stories.naming import is_story_file_name
 from bot.stories.parser import MAX_STORY_BYTES, parse_story
 
@@ -30,7 +30,7 @@ _POSITION = re.compile(r"^[0-9]{1,3}$")
 _HEX_PREFIX = re.compile(r"^[0-9a-f]{6,}$")
 _WORD = re.compile(r"\w+")
 MAX_QUERY_WORDS = 20
-_UNREADABLE = (-1, -1)
+_Signature = tuple[int, int, int]  # (size, mtime in ns, mode) from one stat
 
 
 class StoryFolderError(BotError):
@@ -66,9 +66,8 @@ class Lookup:
 
 @dataclass(slots=True)
 class _FileState:
-    signature: tuple[int, int]
-    story: Story | None
-    error: StoryError | None
+    story: Story | None  # the last good version
+    error: StoryError | None  # why the current version is rejected
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,17 +122,25 @@ class StoryLibrary:
         self.last_scan: datetime | None = None
         self.version = 0  # goes up whenever the index changes (a cache key for renderings)
         self._files: dict[str, _FileState] = {}
+        self._listed: dict[str, _Signature] = {}  # the last listing, unreadable names left out
+        self._unstattable: set[str] = set()  # names listed last time whose stat failed
         self._holders: dict[str, set[str]] = {}  # key -> names of files whose story has it
         self._duplicates: dict[str, list[StoryError]] = {}
         self._index = _Index()
         self._search_cache: dict[str, tuple[str, str]] = {}
 
     # -- reading the folder ---------------------------------------------------------------
-    def _entries(self) -> list[os.DirEntry[str]]:
-        """The folder's visible ``.txt`` entries, or a clear error about the folder."""
+    def _entries(self) -> Iterator[os.DirEntry[str]]:
+        """The folder's visible ``.txt`` entries, or a clear error about the folder.
+
+        A generator, not a list: holding ten thousand entries at once costs more than the
+        listing itself.
+        """
         try:
             with os.scandir(self.folder) as listing:
-                return [entry for entry in listing if is_story_file_name(entry.name)]
+                for entry in listing:
+                    if is_story_file_name(entry.name):
+                        yield entry
         except FileNotFoundError as exc:
             raise StoryFolderError(f"story folder {self.folder} does not exist") from exc
         except NotADirectoryError as exc:
@@ -141,6 +148,22 @@ class StoryLibrary:
         except OSError as exc:
             raise StoryFolderError(
                 f"cannot list story folder {self.folder}: {exc.strerror or exc}") from exc
+
+    def _list(self) -> tuple[dict[str, _Signature], dict[str, StoryError]]:
+        """The signature of every story file, and an error for each that cannot be stat'ed."""
+        listed: dict[str, _Signature] = {}
+        unstattable: dict[str, StoryError] = {}
+        for entry in self._entries():
+            try:
+                info = entry.stat()
+            except FileNotFoundError:
+                continue  # deleted between listing and stat
+            except OSError as exc:  # symlink loop, permission, …
+                unstattable[entry.name] = StoryError(
+                    f"cannot read file: {exc.strerror or exc}", 1, entry.name)
+                continue
+            listed[entry.name] = (info.st_size, info.st_mtime_ns, info.st_mode)
+        return listed, unstattable
 
     def _read(self, path: str, name: str, size: int) -> Story | None:
         """Parse one file; None when it vanished between listing and reading."""
@@ -166,65 +189,81 @@ class StoryLibrary:
         Only files whose (size, mtime) signature changed are read; only the keys they touch
         are re-indexed, so one new file in a folder of thousands costs a listing and a parse.
         """
+        listed, unstattable = self._list()
+        self.last_scan = now or datetime.now(UTC)
+        if listed == self._listed and not unstattable and not self._unstattable:
+            return RescanReport()  # the common case, decided by one dict comparison in C
+
         previous = self._files
-        files: dict[str, _FileState] = {}
-        changed: set[str] = set()
-        for entry in self._entries():
-            name = entry.name
+        files = dict(previous)
+        changed = previous.keys() - listed.keys() - unstattable.keys()  # removed
+        for name in changed:
+            del files[name]
+        for name, error in unstattable.items():
             old = previous.get(name)
-            try:
-                info = entry.stat()
-            except FileNotFoundError:
-                continue  # deleted between listing and stat
-            except OSError as exc:  # symlink loop, permission, …
-                error = StoryError(f"cannot read file: {exc.strerror or exc}", 1, name)
-                files[name] = _FileState(_UNREADABLE, old.story if old else None, error)
-                if old is None or old.error != error:
-                    changed.add(name)
-                continue
-            if not stat.S_ISREG(info.st_mode):
-                continue
-            signature = (info.st_size, info.st_mtime_ns)
-            if old is not None and old.signature == signature:
-                files[name] = old
+            files[name] = _FileState(old.story if old else None, error)
+            if old is None or old.error != error:
+                changed.add(name)
+        last = self._listed
+        prefix = f"{self.folder}{os.sep}"
+        vanished: list[str] = []
+        for name, signature in listed.items():
+            if last.get(name) == signature:
                 continue
             changed.add(name)
-            try:
-                story = self._read(entry.path, name, info.st_size)
-            except StoryError as error:
-                files[name] = _FileState(signature, old.story if old else None,
-                                         error.with_path(name))
+            old = previous.get(name)
+            size, _, mode = signature
+            if not stat.S_ISREG(mode):
+                files.pop(name, None)  # a folder or device with a story's name
                 continue
-            if story is not None:
-                files[name] = _FileState(signature, story, None)
-        if len(files) != len(previous) or changed:
-            changed.update(previous.keys() - files.keys())  # removed (a C-level set difference)
-        self._files = files
-        self.last_scan = now or datetime.now(UTC)
+            try:
+                story = self._read(prefix + name, name, size)
+            except StoryError as error:
+                files[name] = _FileState(old.story if old else None, error.with_path(name))
+                continue
+            if story is None:  # gone between listing and reading
+                files.pop(name, None)
+                vanished.append(name)
+            else:
+                files[name] = _FileState(story, None)
+        for name in vanished:
+            del listed[name]
+        self._files, self._listed, self._unstattable = files, listed, set(unstattable)
         if not changed:
             return RescanReport()
         return self._reindex(changed, previous)
 
     def _reindex(self, changed: set[str], previous: dict[str, _FileState]) -> RescanReport:
         old = self._index
+        files, holders_of = self._files, self._holders
         affected: set[str] = set()
         for name in changed:
-            before, after = previous.get(name), self._files.get(name)
+            before = previous.get(name)
             if before is not None and before.story is not None:
                 affected.add(before.story.key)
-                holders = self._holders.get(before.story.key)
+                holders = holders_of.get(before.story.key)
                 if holders is not None:
                     holders.discard(name)
+            after = files.get(name)
             if after is not None and after.story is not None:
-                affected.add(after.story.key)
-                self._holders.setdefault(after.story.key, set()).add(name)
+                key = after.story.key
+                affected.add(key)
+                holders = holders_of.get(key)
+                if holders is None:
+                    holders_of[key] = {name}
+                else:
+                    holders.add(name)
 
         by_key = dict(old.by_key)
         by_id = dict(old.by_id)
         outgoing: list[Story] = []
         incoming: list[Story] = []
         for key in affected:
-            winner = self._winner(key)
+            holders = holders_of.get(key)
+            if holders is not None and len(holders) == 1 and key not in self._duplicates:
+                winner = files[next(iter(holders))].story  # the common case: no duplicate
+            else:
+                winner = self._winner(key)
             shown = old.by_key.get(key)
             if winner is shown:
                 continue
@@ -239,7 +278,7 @@ class StoryLibrary:
                 incoming.append(winner)
         stories = self._reorder(old, outgoing, incoming, by_key)
         rejections = sorted(
-            [state.error for state in self._files.values() if state.error is not None]
+            [state.error for state in files.values() if state.error is not None]
             + [error for errors in self._duplicates.values() for error in errors],
             key=lambda error: (error.path, error.line))
         self.version += 1
@@ -247,9 +286,10 @@ class StoryLibrary:
         for story in outgoing:
             self._search_cache.pop(story.key, None)
         reported = {(e.path, e.line, e.message) for e in old.rejections}
+        known = old.by_key
         return RescanReport(
-            new=tuple(s for s in incoming if s.key not in old.by_key),
-            updated=tuple(s for s in incoming if s.key in old.by_key),
+            new=tuple(s for s in incoming if s.key not in known) if known else tuple(incoming),
+            updated=tuple(s for s in incoming if s.key in known),
             removed=tuple(s for s in outgoing if s.key not in by_key),
             rejected=tuple(e for e in rejections if (e.path, e.line, e.message) not in reported),
         )
@@ -284,7 +324,7 @@ class StoryLibrary:
                  by_key: dict[str, Story]) -> tuple[Story, ...]:
         """Latest order: a full sort after big changes, else remove and insert in place."""
         if len(outgoing) + len(incoming) > max(16, len(old.stories) // 16):
-            return tuple(sorted(by_key.values(), key=latest_order_key))
+            return tuple(sorted_latest(by_key.values()))
         ordered = list(old.stories)
         places = (old.position(s.key) for s in outgoing)
         for position in sorted((p for p in places if p is not None), reverse=True):

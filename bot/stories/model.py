@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from operator import attrgetter
 from typing import Any
 
-__all__ = ["Story", "latest_order_key"]
+__all__ = ["Story", "latest_order_key", "sorted_latest"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,3 +46,26 @@ def latest_order_key(story: Story) -> tuple[float, int, int, str]:
     """Sort key for latest order: updated desc, seq desc (null last), key asc."""
     has_seq = 0 if story.seq is not None else 1
     return (-story.updated.timestamp(), has_seq, -(story.seq or 0), story.key)
+
+
+def _seq_rank(story: Story) -> int:
+    return -1 if story.seq is None else story.seq
+
+
+def _instant(story: Story) -> float:
+    return story.updated.timestamp()
+
+
+_KEY = attrgetter("key")
+
+
+def sorted_latest(stories: Iterable[Story]) -> list[Story]:
+    """``sorted(stories, key=latest_order_key)``, faster for thousands of stories.
+
+    Three stable sorts, least significant first, each on one cheap key: building a tuple key
+    per story costs more than the sorting itself when a whole folder is loaded.
+    """
+    ordered = sorted(stories, key=_KEY)
+    ordered.sort(key=_seq_rank, reverse=True)  # seq descending; no seq (-1) last
+    ordered.sort(key=_instant, reverse=True)  # reverse keeps the sort stable
+    return ordered

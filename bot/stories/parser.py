@@ -103,7 +103,8 @@ def _timestamps(lines: list[str], tz: ZoneInfo) -> tuple[list[datetime], int]:
 
 
 def _marks(lines: list[str], start: int) -> list[tuple[int, int]]:
-    """``(line index, section)`` of every heading and the first footer from ``start`` on."""
+    """``(line index, section)`` of every heading from ``start`` on, then of the end: the
+    first footer, else a footer just past the last line."""
     marks: list[tuple[int, int]] = []
     for index, line in enumerate(lines[start:], start):
         # A long line with no white space at either end is text; most lines are.
@@ -118,7 +119,8 @@ def _marks(lines: list[str], start: int) -> list[tuple[int, int]]:
                 continue
         marks.append((index, kind))
         if kind == _FOOTER:  # Rule 8: the footer ends the story.
-            break
+            return marks
+    marks.append((len(lines), _FOOTER))
     return marks
 
 
@@ -142,7 +144,7 @@ def parse_story(data: bytes, name: str, tz: ZoneInfo) -> Story:
     highlights: list[str] = []
     sections: list[list[str]] = [[], [], []]
     section, start = _TITLE, body
-    for index, kind in (*_marks(lines, body), (len(lines), _FOOTER)):
+    for index, kind in _marks(lines, body):
         if section == _TITLE:
             title = _clean(" ".join(lines[start:index]))
             if not title:  # Rule 3: on the first heading or footer, else the last timestamp.
@@ -161,15 +163,7 @@ def parse_story(data: bytes, name: str, tz: ZoneInfo) -> Story:
     paragraphs = _blocks(sections[_STORY])
     if not highlights and not paragraphs:  # Rule 10.
         raise StoryError("no highlights and no story text", 1)
-    return Story(
-        id=story_id,
-        key=key,
-        seq=seq,
-        title=title,
-        published=min(times),
-        updated=max(times),
-        highlights=tuple(highlights),
-        story=tuple(paragraphs),
-        opinions=tuple(_blocks(sections[_OPINIONS])),
-        source=name,
-    )
+    published, updated = (times[0], times[0]) if len(times) == 1 else sorted(times)
+    # Positional, in field order: keyword arguments would double the cost of this call.
+    return Story(story_id, key, seq, title, published, updated, tuple(highlights),
+                 tuple(paragraphs), tuple(_blocks(sections[_OPINIONS])), name)

@@ -143,6 +143,32 @@ def test_hostile_folder_entries_do_not_stop_the_others(tmp_path: Path) -> None:
     assert "cannot read" in messages["loop.txt"]
 
 
+def test_hostile_entries_that_change_are_picked_up_by_the_next_rescan(tmp_path: Path) -> None:
+    write(tmp_path, "1_aaaaaaaa01.txt", "Good story")
+    write(tmp_path, "2_aaaaaaaa02.txt", "Becomes a folder")
+    (tmp_path / "loop.txt").symlink_to(tmp_path / "loop.txt")
+    library = loaded(tmp_path)
+    assert [e.path for e in library.rejections] == ["loop.txt"]
+    assert library.rescan().rejected == ()  # reported once, still listed
+    assert [e.path for e in library.rejections] == ["loop.txt"]
+
+    (tmp_path / "loop.txt").unlink()
+    write(tmp_path, "loop.txt", "Fixed story")
+    (tmp_path / "2_aaaaaaaa02.txt").unlink()
+    (tmp_path / "2_aaaaaaaa02.txt").mkdir()
+    report = library.rescan()
+    assert [s.title for s in report.new] == ["Fixed story"]
+    assert [s.title for s in report.removed] == ["Becomes a folder"]
+    assert library.rejections == ()
+
+    (tmp_path / "again.txt").symlink_to(tmp_path / "again.txt")
+    assert [e.path for e in library.rescan().rejected] == ["again.txt"]
+    (tmp_path / "again.txt").unlink()
+    library.rescan()
+    assert library.rejections == ()
+    assert [s.title for s in library.stories] == ["Good story", "Fixed story"]  # no seq: last
+
+
 def test_a_file_deleted_between_listing_and_reading_is_simply_gone(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     write(tmp_path, "1_aaaaaaaa01.txt", "Stays")
