@@ -194,6 +194,76 @@ def test_well_formed_stories_round_trip(case: tuple[str, dict[str, object]]) -> 
     assert {key: story[key] for key in expected} == expected
 
 
+_PAD = st.sampled_from(["", " ", "\t", " \t  "])
+_BLANK = st.sampled_from(["", " ", "\t", "  "])
+
+
+@st.composite
+def untidy_story(draw: st.DrawFn) -> tuple[str, dict[str, object]]:
+    """Well-formed content written every untidy way the format allows: headings in any case
+    with white space around, text broken over several lines, runs of blank or white-space
+    lines, bullet continuations, trailing white space, CRLF line ends."""
+    moments = draw(st.lists(st.datetimes(min_value=datetime(1990, 1, 1),  # noqa: DTZ001
+                                         max_value=datetime(2090, 1, 1)),  # noqa: DTZ001
+                            min_size=1, max_size=2))
+    moments = [m.replace(second=0, microsecond=0) for m in moments]
+    title = draw(_SENTENCE)
+    highlights = draw(st.lists(_SENTENCE, max_size=4))
+    paragraphs = draw(st.lists(_SENTENCE, min_size=0 if highlights else 1, max_size=4))
+    opinions = draw(st.lists(_SENTENCE, max_size=3))
+
+    def padded(line: str) -> str:
+        return f"{draw(_PAD)}{line}{draw(_PAD)}"
+
+    def broken(sentence: str) -> list[str]:
+        """The sentence over one or more lines, cut at spaces."""
+        words = sentence.split(" ")
+        cuts = sorted(set(draw(st.lists(st.integers(1, len(words)), max_size=2))) | {len(words)})
+        starts = [0, *cuts[:-1]]
+        return [padded(" ".join(words[a:b])) for a, b in zip(starts, cuts, strict=True)]
+
+    def blanks(least: int) -> list[str]:
+        return draw(st.lists(_BLANK, min_size=least, max_size=3))
+
+    def heading(word: str) -> str:
+        return padded(draw(st.sampled_from([word, word.lower(), word.upper()])))
+
+    def stamp(m: datetime) -> str:
+        hour = m.hour % 12 or 12
+        return f"{_MONTHS[m.month - 1]} {m.day}, {m.year}, {hour}:{m.minute:02d} " + (
+            "PM" if m.hour >= 12 else "am")
+
+    lines = [*blanks(0), *(padded(stamp(m)) for m in moments), *blanks(1), *broken(title)]
+    lines += [*blanks(0), heading("Highlights"), *blanks(0)]
+    for text in highlights:
+        first, *rest = broken(text)
+        lines += [f"{draw(_PAD)}{draw(st.sampled_from('•-*·'))}{draw(_PAD)} {first}",
+                  *rest, *blanks(0)]
+    lines += [heading("Story")]
+    for text in paragraphs:
+        lines += [*blanks(1), *broken(text)]
+    lines += [*blanks(0), heading("Opinions")]
+    for text in opinions:
+        lines += [*blanks(1), *broken(text)]
+    lines += blanks(0)
+    if draw(st.booleans()):
+        lines += [padded(draw(st.sampled_from(["You've reached the end",
+                                               "YOU’VE REACHED THE END"]))), "Story", "junk"]
+    expected = {"title": title, "highlights": highlights, "story": paragraphs,
+                "opinions": opinions,
+                "published": min(moments).replace(tzinfo=UTC).isoformat(),
+                "updated": max(moments).replace(tzinfo=UTC).isoformat()}
+    return draw(st.sampled_from(["\n", "\r\n"])).join(lines), expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(untidy_story())
+def test_untidy_layouts_parse_to_the_same_content(case: tuple[str, dict[str, object]]) -> None:
+    text, expected = case
+    story = parse(text)
+    assert {key: story[key] for key in expected} == expected
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=400) | st.text(max_size=400).map(str.encode))
 def test_arbitrary_bytes_give_a_story_or_a_story_error_with_a_line(data: bytes) -> None:
