@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from bot.delivery.digest import matches_follows, open_button
+from bot.delivery.digest import links_for, matches_follows, open_button
 from bot.render import render_latest
 from bot.storage.database import Database
 from bot.storage.known_stories import KnownStoryStore
@@ -35,10 +35,12 @@ def alert_ref(story: Story) -> str:
     return f"{story.key}@{story.updated.isoformat()}"
 
 
-def render_alert(story: Story, zone: ZoneInfo, is_new: bool) -> Payload:
-    """The alert message: a marked card and a button to read the story in full."""
+def render_alert(story: Story, zone: ZoneInfo, is_new: bool,
+                 link_via: str | None = None) -> Payload:
+    """The alert message: a marked card and a button to read the story in full (a deep link
+    through the bot ``link_via`` names, else a callback)."""
     texts = render_latest([story], zone, header=NEW_HEADER if is_new else UPDATED_HEADER)
-    button = open_button(story, "Read the story")
+    button = open_button(story, "Read the story", link_via=link_via)
     parts = [MessagePart(t) for t in texts]
     if button is not None:
         parts[-1] = MessagePart(parts[-1].html, ((button,),))
@@ -50,7 +52,8 @@ class AlertPlanner:
         self,
         db: Database,
         *,
-        renderer: Callable[[Story, ZoneInfo, bool], Payload] = render_alert,
+        renderer: Callable[[Story, ZoneInfo, bool, str | None], Payload] = render_alert,
+        bot_username: str | None = None,
         batch_size: int = 500,
         on_created: Callable[[], None] | None = None,
     ) -> None:
@@ -59,6 +62,7 @@ class AlertPlanner:
         self._subs = SubscriptionStore(db)
         self._known = KnownStoryStore(db)
         self._render = renderer
+        self._bot_username = bot_username
         self._batch = batch_size
         self._on_created = on_created
 
@@ -87,7 +91,7 @@ class AlertPlanner:
     async def _alert(self, fresh: Sequence[tuple[Story, bool]], now: datetime) -> int:
         created = 0
         if fresh:
-            memo: dict[tuple[str, str, bool], Payload] = {}
+            memo: dict[tuple[str, str, bool, str | None], Payload] = {}
             async for batch in self._subs.iter_active(mode="instant", batch_size=self._batch):
                 items: list[NewDelivery] = []
                 for sub in batch:
@@ -96,9 +100,10 @@ class AlertPlanner:
                     for story, is_new in fresh:
                         if not matches_follows(story, sub.follows):
                             continue
-                        key = (alert_ref(story), sub.timezone.key, is_new)
+                        link_via = links_for(sub.chat_type, self._bot_username)
+                        key = (alert_ref(story), sub.timezone.key, is_new, link_via)
                         if key not in memo:
-                            memo[key] = self._render(story, sub.timezone, is_new)
+                            memo[key] = self._render(story, sub.timezone, is_new, link_via)
                         items.append(NewDelivery(ALERT, alert_ref(story), sub.destination,
                                                  memo[key], sub.id))
                 created += await self._ledger.add(items, now)

@@ -250,6 +250,9 @@ class BotApi:
             raise ApiError.forbidden(f"bot was kicked from the {_chat_word(chat)} chat")
         elif chat.bot_status is MemberStatus.LEFT:
             raise ApiError.forbidden(f"bot is not a member of the {_chat_word(chat)} chat")
+        elif chat.type is ChatType.CHANNEL and chat.bot_status not in (
+                MemberStatus.ADMINISTRATOR, MemberStatus.CREATOR):
+            raise ApiError.bad_request("need administrator rights in the channel chat")
         return chat
 
     def _thread(self, chat: SandboxChat, params: Params) -> int | None:

@@ -403,11 +403,10 @@ class SandboxState:
             "date": message.date,
             "chat": chat.to_json(),
         }
-        if message.from_bot:
-            if chat.type is ChatType.CHANNEL:
-                data["sender_chat"] = chat.to_json()
-            else:
-                data["from"] = self.options.bot.to_user()
+        if chat.type is ChatType.CHANNEL:  # a channel post is signed by the channel
+            data["sender_chat"] = chat.to_json()
+        elif message.from_bot:
+            data["from"] = self.options.bot.to_user()
         else:
             data["from"] = self.users[message.sender_id].to_json()
         if message.thread_id is not None:

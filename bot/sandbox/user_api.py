@@ -36,6 +36,13 @@ from bot.sandbox.state import (
 __all__ = ["ButtonPress", "InlineRun", "RoundTrip", "UserPost", "UserSide"]
 
 
+def _kind(chat: SandboxChat, update_type: str) -> str:
+    """Posts in a channel reach the bot as ``channel_post`` / ``edited_channel_post``."""
+    if chat.type is ChatType.CHANNEL:
+        return update_type.replace("message", "channel_post")
+    return update_type
+
+
 @dataclass(frozen=True)
 class UserPost:
     """A user's message (or edit) and the update that carries it to the bot."""
@@ -227,7 +234,12 @@ class UserSide:
                 ChatType.SUPERGROUP if chat_id <= -1_000_000_000_000 else ChatType.GROUP
             )
             chat = self.add_chat(chat_id, kind)
-        if chat.type is not ChatType.CHANNEL and user.id not in chat.members:
+        if chat.type is ChatType.CHANNEL:
+            if chat.members.get(user.id) not in (MemberStatus.ADMINISTRATOR,
+                                                 MemberStatus.CREATOR):
+                raise ValueError(f"user {user.id} is not an administrator of channel "
+                                 f"{chat.id}: only administrators post in a channel")
+        elif user.id not in chat.members:
             chat.members[user.id] = MemberStatus.MEMBER
         return chat
 
@@ -249,7 +261,8 @@ class UserSide:
 
         Without ``chat_id`` it goes to the private chat with the bot; an unknown negative
         ``chat_id`` creates a group (``chat_type`` to choose). ``thread_id`` makes it a
-        forum-topic message.
+        forum-topic message. In a channel only its administrators may post, and the post
+        reaches the bot as a ``channel_post`` signed by the channel, as on Telegram.
         """
         if not text:
             raise ValueError("a user message needs text")
@@ -272,11 +285,12 @@ class UserSide:
             )
         )
         message.entity_count = len(message.entities)
-        record = state.queue_update("message", state.message_json(message))
+        record = state.queue_update(_kind(chat, "message"), state.message_json(message))
         return UserPost(record.update_id, message, record.payload)
 
     async def edit_user_message(self, chat_id: int, message_id: int, text: str) -> UserPost:
-        """A user edits their message: the bot gets an ``edited_message`` update."""
+        """A user edits their message: the bot gets an ``edited_message`` update (in a
+        channel, ``edited_channel_post``)."""
         state = self.state
         message = state.message(chat_id, message_id)
         if message is None or message.from_bot or message.deleted:
@@ -285,7 +299,8 @@ class UserSide:
         message.text = text
         message.entities = tuple(command_entities(text))
         message.edit_date = state.clock.timestamp()
-        record = state.queue_update("edited_message", state.message_json(message))
+        record = state.queue_update(_kind(state.chats[chat_id], "edited_message"),
+                                    state.message_json(message))
         return UserPost(record.update_id, message, record.payload)
 
     async def user_photo(
@@ -312,7 +327,7 @@ class UserSide:
                 photo_file_id=state.new_file_id(),
             )
         )
-        record = state.queue_update("message", state.message_json(message))
+        record = state.queue_update(_kind(chat, "message"), state.message_json(message))
         return UserPost(record.update_id, message, record.payload)
 
     # -- buttons and inline queries -----------------------------------------------------

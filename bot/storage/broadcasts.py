@@ -36,6 +36,8 @@ class Audience:
         parts = []
         if self.chat_types == ("private",):
             parts.append("private chats only")
+        elif self.chat_types == ("channel",):
+            parts.append("channels only")
         elif self.chat_types:
             parts.append("groups only")
         if self.follow:

@@ -40,6 +40,9 @@ __all__ = ["build_application", "start_bot", "stop_bot"]
 
 # New messages only: an *edited* command must never run again.
 _NEW = filters.UpdateType.MESSAGE
+# Channel administrators manage the channel's briefing by posting commands in it; reading
+# commands stay out of channels, where every answer would be posted for all readers.
+_NEW_OR_CHANNEL = filters.UpdateType.MESSAGE | filters.UpdateType.CHANNEL_POST
 
 
 def _register_reader_handlers(app: BotApplication) -> None:
@@ -61,7 +64,7 @@ def _register_subscription_handlers(app: BotApplication) -> None:
         ("mode", subscribers.on_mode), ("status", subscribers.on_status),
         ("settings", subscribers.on_settings),
     ):
-        app.add_handler(CommandHandler(name, callback, filters=_NEW))
+        app.add_handler(CommandHandler(name, callback, filters=_NEW_OR_CHANNEL))
     app.add_handler(CallbackQueryHandler(subscribers.on_settings_button, pattern=r"^st:"))
     app.add_handler(ChatMemberHandler(subscribers.on_my_chat_member,
                                       ChatMemberHandler.MY_CHAT_MEMBER))

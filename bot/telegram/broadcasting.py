@@ -34,11 +34,12 @@ log = logging.getLogger(__name__)
 
 USAGE = ("Usage: reply /broadcast to the message to send (text, photo with caption, …), "
          "or write it after the command.\nTargets (optional, first): private, groups, "
-         "follow:WORD.\nFor example: <code>/broadcast groups The briefing moves to 7:00 "
+         "channels, follow:WORD.\nFor example: <code>/broadcast groups The briefing moves to 7:00 "
          "tomorrow.</code>")
 TEXT_LIMIT = 4096
-_PREFIX = re.compile(r"^/broadcast(?:@\w+)?((?:\s+(?:private|groups|follow:[\w'-]{1,64}))*)"
-                     r"\s*", re.IGNORECASE)
+_PREFIX = re.compile(r"^/broadcast(?:@\w+)?"
+                     r"((?:\s+(?:private|groups|channels|follow:[\w'-]{1,64}))*)\s*",
+                     re.IGNORECASE)
 _BUTTON = re.compile(r"^bc:([stc]):([0-9]{1,12})$")
 # What copyMessage refuses (service, paid, invoice and giveaway messages).
 _NOT_COPYABLE = ("new_chat_members", "left_chat_member", "new_chat_title", "new_chat_photo",
@@ -57,6 +58,8 @@ def _audience(targets: str) -> Audience:
             chat_types = ("private",)
         elif word == "groups":
             chat_types = ("group", "supergroup")
+        elif word == "channels":
+            chat_types = ("channel",)
         elif word.startswith("follow:"):
             follow = word.removeprefix("follow:")
     return Audience(chat_types, follow)

@@ -61,7 +61,8 @@ def help_text(bot_username: str) -> str:
     lines = ["<b>What I can do</b>", ""]
     lines += [command.line() for command in READER_COMMANDS]
     lines += ["", "In a private chat, any text you send is a search.",
-              f"In any chat, type <code>@{escape(bot_username)} words</code> to share a story."]
+              f"In any chat, type <code>@{escape(bot_username)} words</code> to share a story.",
+              "For a channel: make me an administrator there, then post /subscribe in it."]
     return "\n".join(lines)
 
 

@@ -33,10 +33,12 @@ class DeliveryEngine:
     def create(cls, db: Database, bot: ExtBot[Any], library: StoryLibrary, settings: Settings,
                clock: Callable[[], datetime]) -> DeliveryEngine:
         sender = Sender(db, bot, settings.delivery, clock=clock)
+        username = bot.username  # deep links in channel deliveries
         return cls(
-            scan=DueScan(db, LibraryDigestBuilder(library, settings.briefing),
+            scan=DueScan(db, LibraryDigestBuilder(library, settings.briefing,
+                                                  bot_username=username),
                          settings.briefing, on_created=sender.notify),
-            alerts=AlertPlanner(db, on_created=sender.notify),
+            alerts=AlertPlanner(db, bot_username=username, on_created=sender.notify),
             sender=SenderService(sender),
         )
 

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
+from bot.delivery.digest import deep_link
 from bot.stories.model import Story
 from bot.telegram.callbacks import LatestPage, OpenStory, SearchPage
 
@@ -53,8 +54,3 @@ def search_keyboard(page: Sequence[Story], first_number: int, session: str, page
     if nav:
         rows.append(nav)
     return InlineKeyboardMarkup(rows)
-
-
-def deep_link(bot_username: str, story: Story) -> str:
-    """``t.me`` link whose ``/start`` payload (``story_<key>``) opens the story."""
-    return f"https://t.me/{bot_username}?start=story_{story.key}"

@@ -3,6 +3,7 @@
 Every command answers; bad input gets a clear answer with an example and changes nothing.
 In groups only chat administrators may change the group's subscription (asked from
 Telegram, cached briefly); a subscription made inside a forum topic delivers to that topic.
+In a channel the commands are posts, which only its administrators can make.
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 NOT_SUBSCRIBED = "This chat has no briefing yet. /subscribe starts one, e.g. /subscribe 07:30"
-ADMINS_ONLY = "Only this group's administrators can change its briefing."
+ADMINS_ONLY = "Only this chat's administrators can change its briefing."
 TIME_PRESETS = ("06:00", "07:00", "08:00", "12:00", "18:00", "21:00")
 ZONE_PRESETS = ("UTC", "Europe/London", "Europe/Berlin", "America/New_York", "Asia/Tokyo")
 _SETTINGS = re.compile(r"^st:(t|z|m|p|f|s|u):?([A-Za-z0-9_+/:-]{0,40})$")

@@ -67,8 +67,9 @@ class Harness:
         """A subscriber the sandbox knows, stored directly (faster than chatting)."""
         if chat_type == "private":
             self.server.add_chat(chat_id, "private")
-        elif chat_id not in self.server.state.chats:
-            self.server.add_chat(chat_id, chat_type)
+        elif chat_id not in self.server.state.chats:  # a bot posts in a channel as its admin
+            self.server.add_chat(chat_id, chat_type, bot_status="administrator"
+                                 if chat_type == "channel" else "member")
         await SubscriptionStore(self.services.require_database()).subscribe(
             Destination(chat_id, thread_id), chat_type, at, ZoneInfo(zone), self.clock())
 

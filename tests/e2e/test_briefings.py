@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, time
 from pathlib import Path
@@ -9,11 +10,13 @@ from pathlib import Path
 import pytest
 
 from bot.sandbox.server import SandboxServer
-from bot.storage.subscriptions import Destination
+from bot.sandbox.state import MemberStatus
+from bot.storage.subscriptions import Destination, Subscription
 from bot.telegram.refresh import rescan_stories
 from tests.e2e.harness import FakeClock, Harness
 
 READER, OTHER = 4242, 4343
+CHANNEL = -1005550077
 
 
 @pytest.fixture
@@ -46,6 +49,20 @@ async def test_the_briefing_arrives_at_the_local_time_with_open_buttons(bot: Har
     press = await bot.server.press_button(READER, message.message_id, button=1)
     await bot.server.wait_idle(press.update_id, quiet=0.3)
     assert bot.received(READER)[-1].text.startswith("Night trains return")
+
+
+async def test_a_channel_briefing_opens_stories_in_a_private_chat(bot: Harness) -> None:
+    await bot.subscribe(CHANNEL, time(9, 0), "Europe/Berlin", chat_type="channel")
+    await bot.subscribe(READER, time(9, 0), "Europe/Berlin")
+    bot.clock.advance(minutes=2)
+    await bot.until(lambda: len(briefings(bot, CHANNEL)) == len(briefings(bot, READER)) == 1)
+    [message] = [m for m in bot.received(CHANNEL) if "Your briefing" in m.text]
+    username = bot.services.bot_username
+    # A callback there would post the story for every reader: each button is a deep link.
+    assert message.buttons and all(
+        b["url"].startswith(f"https://t.me/{username}?start=story_") for b in message.buttons)
+    [private] = [m for m in bot.received(READER) if "Your briefing" in m.text]
+    assert all(b["callback_data"].startswith("open:") for b in private.buttons)
 
 
 async def test_restarts_and_repeated_scans_never_send_a_second_briefing(
@@ -113,3 +130,32 @@ async def test_instant_subscribers_get_new_and_updated_stories_once(bot: Harness
     await rescan_stories(bot.services)
     await bot.settle()
     assert len(bot.received(READER)) == 2
+
+
+async def test_a_channel_that_demotes_the_bot_ends_its_briefing(bot: Harness) -> None:
+    await bot.subscribe(CHANNEL, time(7, 0), chat_type="channel")
+    bot.server.state.chats[CHANNEL].bot_status = MemberStatus.MEMBER  # no right to post
+    bot.clock.advance(minutes=3)
+
+    async def ended() -> Subscription:
+        subscription = await bot.services.subscriptions.get(Destination(CHANNEL))
+        assert subscription is not None
+        return subscription
+
+    async with asyncio.timeout(15):
+        while (await ended()).active:  # noqa: ASYNC110 - the sender settles it in its time
+            await asyncio.sleep(0.05)
+    assert "administrator rights" in ((await ended()).ended_reason or "")
+    assert bot.received(CHANNEL) == []
+
+
+async def test_instant_alerts_in_a_channel_link_to_the_story(bot: Harness) -> None:
+    await bot.subscribe(CHANNEL, time(7, 0), chat_type="channel")
+    await bot.services.subscriptions.set_mode(Destination(CHANNEL), "instant", bot.clock())
+    (bot.settings.stories.folder / "700_f0f0f0f0f0f0.txt").write_text(
+        "Apr 2, 2025, 6:50 AM\n\nFerry service resumes\n\nHighlights\n• Boats run again\n")
+    await rescan_stories(bot.services)
+    await bot.until(lambda: len(bot.received(CHANNEL)) == 1)
+    [alert] = bot.received(CHANNEL)
+    assert [b["url"] for b in alert.buttons] == [
+        f"https://t.me/{bot.services.bot_username}?start=story_f0f0f0f0f0f0"]

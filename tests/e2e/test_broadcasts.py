@@ -202,3 +202,14 @@ async def test_progress_edits_respect_the_minimum_interval(slow_bot: Harness) ->
     assert len(edits) >= 3  # progress was shown along the way, then the report
     gaps = [b.started - a.started for a, b in pairwise(edits)]
     assert min(gaps) >= 0.5 - 0.05
+
+
+async def test_channels_are_a_broadcast_audience_of_their_own(bot: Harness) -> None:
+    channel = -1005550077
+    await bot.subscribe(channel, time(7, 0), chat_type="channel")
+    preview = await say(bot, "/broadcast channels A note for channel readers")
+    assert "channels only" in preview[-1].text
+    await press(bot, "📣 Send to 1")
+    await bot.until(lambda: done(bot))
+    assert [m.text for m in bot.received(channel)] == ["A note for channel readers"]
+    assert sum(got(bot, "A note for channel readers").values()) == 0  # no private chat

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from datetime import time
 
+import pytest
+
 from bot.storage.subscriptions import Destination
 from tests.e2e.conftest import USER, Chat
 
@@ -106,7 +108,7 @@ async def test_only_group_admins_change_the_group_and_topics_are_destinations(
     chat.server.add_chat(GROUP, "supergroup", is_forum=True, topics=[5], admins=[ADMIN],
                          members=[MEMBER])
     [refused] = await chat.say("/subscribe", user_id=MEMBER, chat_id=GROUP, thread_id=5)
-    assert "Only this group's administrators" in refused.text
+    assert "Only this chat's administrators" in refused.text
     assert await chat.services.subscriptions.get(Destination(GROUP, 5)) is None
     [ok] = await chat.say("/subscribe 09:00", user_id=ADMIN, chat_id=GROUP, thread_id=5)
     assert ok.thread_id == 5 and "Subscribed" in ok.text
@@ -128,3 +130,34 @@ async def test_removing_the_bot_or_blocking_it_ends_subscriptions(chat: Chat) ->
                     subscription.active:  # noqa: ASYNC110 - handled asynchronously, no event
                 await asyncio.sleep(0.05)
         assert reason in (subscription.ended_reason or "")
+
+
+CHANNEL = -1005550077
+
+
+async def test_channel_administrators_manage_the_channel_briefing_by_posting(
+        chat: Chat) -> None:
+    chat.server.add_chat(CHANNEL, "channel", admins=[ADMIN], bot_status="administrator")
+    [ok] = await chat.say("/subscribe 07:30 Europe/Berlin", user_id=ADMIN, chat_id=CHANNEL)
+    assert "Subscribed" in ok.text and "07:30" in ok.text
+    subscription = await chat.services.subscriptions.get(Destination(CHANNEL))
+    assert subscription is not None and subscription.chat_type == "channel"
+    # Reading commands are not answered in a channel: the answer would go to every reader.
+    assert await chat.say("/latest", user_id=ADMIN, chat_id=CHANNEL, expect_reply=False) == []
+
+    await chat.say("/settings", user_id=ADMIN, chat_id=CHANNEL)
+    refused = await chat.press(CHANNEL, user_id=MEMBER, data="st:p:1")  # a reader presses
+    assert refused is not None and "administrators" in refused["text"]
+    subscription = await chat.services.subscriptions.get(Destination(CHANNEL))
+    assert subscription is not None and not subscription.paused
+    saved = await chat.press(CHANNEL, user_id=ADMIN, data="st:p:1")
+    assert saved is not None and saved["text"] == "Saved."
+    [status] = await chat.say("/status", user_id=ADMIN, chat_id=CHANNEL)
+    assert "Paused" in status.text
+
+
+async def test_only_channel_administrators_can_post_in_the_sandbox_channel(
+        chat: Chat) -> None:
+    chat.server.add_chat(CHANNEL, "channel", admins=[ADMIN], bot_status="administrator")
+    with pytest.raises(ValueError, match="not an administrator"):
+        await chat.server.user_message("/subscribe", user_id=MEMBER, chat_id=CHANNEL)

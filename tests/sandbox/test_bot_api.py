@@ -172,10 +172,14 @@ async def test_delete_copy_photo_and_reply(
         known_user, "reply", reply_parameters=ReplyParameters(first.message_id)
     )
     assert reply.reply_to_message is not None
-    server.add_chat(-100500, "channel", title="News", username="news")
+    server.add_chat(-100500, "channel", title="News", username="news",
+                    bot_status="administrator")
     copied = await bot.copy_message("@news", known_user, first.message_id)
     assert server.bot_messages(-100500)[-1].message_id == copied.message_id
     assert server.bot_messages(-100500)[-1].text == "story"
+    server.add_chat(-100501, "channel", title="Read only")  # the bot only reads there
+    with pytest.raises(BadRequest, match=r"(?i)need administrator rights"):
+        await bot.send_message(-100501, "hello")
     photo = await bot.send_photo(
         known_user, b"\x89PNG fake bytes", caption="<b>cap</b>", parse_mode=ParseMode.HTML
     )
