@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from html import escape
 
 from telegram import InlineKeyboardMarkup, Message, Update
+from telegram.constants import ChatType
 from telegram.error import BadRequest
 
 from bot.render import render_story
@@ -20,7 +21,7 @@ from bot.telegram.callbacks import LatestPage, OpenStory, SearchPage, parse_call
 from bot.telegram.commands import help_text, usage
 from bot.telegram.context import BotContext
 from bot.telegram.destinations import destination_of
-from bot.telegram.keyboards import latest_keyboard, open_keyboard, search_keyboard
+from bot.telegram.keyboards import deep_link, latest_keyboard, open_keyboard, search_keyboard
 
 __all__ = [
     "on_button",
@@ -242,6 +243,9 @@ async def on_button(update: Update, context: BotContext) -> None:
         story = library.get(action.key)
         if story is None:
             await query.answer("That story is no longer available. Try /latest.")
+            return
+        if message.chat.type == ChatType.CHANNEL:  # not for every reader: a private chat
+            await query.answer(url=deep_link(context.services.bot_username, story))
             return
         await query.answer()
         await _send_story(message, story, context)

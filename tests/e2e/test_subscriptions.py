@@ -8,6 +8,7 @@ from datetime import time
 import pytest
 
 from bot.storage.subscriptions import Destination
+from bot.telegram.keyboards import open_keyboard
 from tests.e2e.conftest import USER, Chat
 
 GROUP = -1005550001
@@ -161,3 +162,15 @@ async def test_only_channel_administrators_can_post_in_the_sandbox_channel(
     chat.server.add_chat(CHANNEL, "channel", admins=[ADMIN], bot_status="administrator")
     with pytest.raises(ValueError, match="not an administrator"):
         await chat.server.user_message("/subscribe", user_id=MEMBER, chat_id=CHANNEL)
+
+
+async def test_an_open_button_pressed_in_a_channel_answers_the_reader_privately(
+        chat: Chat) -> None:
+    chat.server.add_chat(CHANNEL, "channel", admins=[ADMIN], bot_status="administrator")
+    story = chat.services.library.stories[0]
+    await chat.app.bot.send_message(CHANNEL, "An older briefing", reply_markup=open_keyboard(
+        [story], first_number=1))
+    answer = await chat.press(CHANNEL, user_id=MEMBER, button=1)
+    assert answer is not None
+    assert answer["url"] == f"https://t.me/{chat.services.bot_username}?start=story_{story.key}"
+    assert [m.text for m in chat.server.bot_messages(CHANNEL)] == ["An older briefing"]
