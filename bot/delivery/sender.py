@@ -92,6 +92,8 @@ class Sender:
         self._subs = SubscriptionStore(db)
         self._payloads: dict[str, Payload] = {}
         self._wake: asyncio.Event | None = None
+        self._requests: set[asyncio.Task[None]] = set()  # Bot API calls in flight
+        self._abandoning = False
         self.stats: Counter[str] = Counter()
 
     # -- driving ---------------------------------------------------------------------
@@ -190,14 +192,38 @@ class Sender:
             rate_limit_args=BULK,
         )
 
+    def abandon_requests(self) -> int:
+        """Cancel the Bot API calls in flight, and start no new ones (shutdown after the
+        grace period). Database writes are not interrupted: a cancelled call leaves its row
+        ``sending``, and the next start settles it as uncertain, as after a crash; a row
+        whose next part was not started yet goes back to ``pending``."""
+        self._abandoning = True
+        for request in self._requests:
+            request.cancel()
+        return len(self._requests)
+
+    async def _request(self, payload: Payload, index: int, dest: Destination) -> None:
+        """One Bot API call as a task of its own, so that :meth:`abandon_requests` can
+        cancel the call without cancelling the delivery around it."""
+        request = asyncio.ensure_future(self._send_part(payload, index, dest))
+        self._requests.add(request)
+        try:
+            await request
+        finally:
+            self._requests.discard(request)
+
     async def _deliver(self, claimed: ClaimedDelivery) -> None:
         row, payload = claimed.delivery, claimed.payload
         dest = row.destination
         part = row.parts_sent
         migrated = False
         while part < payload.part_count:
+            if self._abandoning:  # shutting down: this part was not sent, nor started
+                await self._ledger.requeue(row.id, self._clock(), self._clock(),
+                                           error="worker stopped before sending")
+                return
             try:
-                await self._send_part(payload, part, dest)
+                await self._request(payload, part, dest)
             except TelegramError as exc:
                 outcome = classify(exc)
                 if outcome.action is Action.MIGRATED and not migrated and outcome.new_chat_id:

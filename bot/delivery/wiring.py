@@ -2,8 +2,9 @@
 
 The JobQueue only *triggers* the scan; the database decides what is due, so a missed or
 doubled tick changes nothing. The sender runs as one long-lived task started after the
-application initialises and stopped (gracefully, in-flight sends finish) before it shuts
-down, so the bot is still usable while the last rows settle.
+application initialises and stopped before it shuts down, so the bot is still usable while
+the last rows settle: sends in flight get a grace period, then their Bot API calls (never
+a database write) are abandoned and the next start settles those rows as uncertain.
 """
 
 from __future__ import annotations
@@ -73,19 +74,33 @@ class SenderService:
             _LOG.exception("the delivery sender stopped unexpectedly")
             raise
 
-    async def stop(self, grace_seconds: float = 30.0) -> None:
+    async def stop(self, grace_seconds: float = 30.0, settle_seconds: float = 10.0) -> None:
+        """Stop claiming, let the sends in flight finish for ``grace_seconds``, then abandon
+        the Bot API calls still running and give the database writes ``settle_seconds``.
+        Only then is the task cancelled, which could interrupt a transaction."""
         task, self._task = self._task, None
         if task is None:
             return
         self._stop.set()
         try:
-            await asyncio.wait_for(asyncio.shield(task), grace_seconds)
-        except TimeoutError:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            if not await self._finished(task, grace_seconds):
+                abandoned = self.sender.abandon_requests()
+                _LOG.warning("%d sends still in flight after %gs were abandoned; the next "
+                             "start settles them as uncertain", abandoned, grace_seconds)
+                if not await self._finished(task, settle_seconds):
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
         except Exception:  # already logged by _run
             _LOG.debug("sender ended with an error", exc_info=True)
+
+    @staticmethod
+    async def _finished(task: asyncio.Task[None], seconds: float) -> bool:
+        try:
+            await asyncio.wait_for(asyncio.shield(task), seconds)
+        except TimeoutError:
+            return False
+        return True
 
 
 Hook = Callable[[Any], Awaitable[None]]

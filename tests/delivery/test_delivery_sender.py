@@ -302,3 +302,47 @@ async def test_run_loop_wakes_on_notify_and_stops_cleanly(
     assert len(sandbox.bot_messages(50)) == 1
     await service.stop()
     assert not service.running
+
+
+async def test_stop_after_the_grace_period_abandons_calls_but_never_a_transaction(
+    db: Database, clock: Clock, sandbox: SandboxServer, make_bot: BotFactory
+) -> None:
+    from bot.delivery import SenderService
+
+    chats = [60, 61, 62]
+    for chat in chats:
+        sandbox.add_chat(chat, "private")
+    sandbox.inject(Fault(FaultKind.SLOW, chat_id=60, delay=5.0))  # hangs past the grace
+    await queue(db, clock, [Destination(c) for c in chats])
+    service = SenderService(Sender(db, await make_bot(), fast_settings(concurrency=1),
+                                   clock=clock, worker_id="first"))
+    await service.start()
+    ledger = DeliveryLedger(db)
+    while not any(  # noqa: ASYNC110 - the sender has no event to await
+            r.state is DeliveryState.SENDING for r in await ledger.rows()):
+        await asyncio.sleep(0.005)
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    await service.stop(grace_seconds=0.3)
+    assert loop.time() - began < 2.0  # it did not wait for the hung call
+    states = {r.destination.chat_id: r.state for r in await ledger.rows()}
+    assert states == {60: DeliveryState.SENDING,  # left for the next start to settle
+                      61: DeliveryState.PENDING, 62: DeliveryState.PENDING}
+    # No transaction was cut short: another worker gets the database at once.
+    second = Sender(db, await make_bot(), fast_settings(), clock=clock, worker_id="second")
+    async with asyncio.timeout(5):
+        assert await second.drain() == 2
+    assert [len(sandbox.bot_messages(c)) for c in (61, 62)] == [1, 1]
+
+
+async def test_a_worker_that_abandons_sends_nothing_more_and_returns_its_claims(
+    db: Database, clock: Clock, sandbox: SandboxServer, make_bot: BotFactory
+) -> None:
+    sandbox.add_chat(70, "private")
+    await queue(db, clock, [Destination(70)])
+    sender = Sender(db, await make_bot(), fast_settings(), clock=clock, worker_id="first")
+    assert sender.abandon_requests() == 0  # nothing in flight yet
+    assert await sender.run_once() == 1  # claimed, then handed back unsent
+    [row] = await DeliveryLedger(db).rows()
+    assert row.state is DeliveryState.PENDING and row.parts_sent == 0
+    assert sandbox.bot_messages(70) == []
