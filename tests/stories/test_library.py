@@ -186,6 +186,26 @@ def test_a_file_deleted_between_listing_and_reading_is_simply_gone(
     assert library.rejections == ()
 
 
+@pytest.mark.parametrize("change", ["grows", "shrinks"])
+def test_a_file_rewritten_between_listing_and_reading_is_read_whole(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, change: str) -> None:
+    path = write(tmp_path, "1_aaaaaaaa01.txt", "First draft", body="A medium body.")
+    listed = path.stat().st_size
+    final, body = ("Final version", "A much longer body. " * 40) if change == "grows" else (
+        "Final", "Tiny.")
+    original = os.open
+
+    def racing_open(name: str, flags: int, *args: int) -> int:
+        if name.endswith("1_aaaaaaaa01.txt") and final not in path.read_text():
+            write(tmp_path, "1_aaaaaaaa01.txt", final, body=body)  # after the stat
+        return original(name, flags, *args)
+
+    monkeypatch.setattr(os, "open", racing_open)
+    [story] = loaded(tmp_path).stories
+    assert story.title == final and story.story == (body.strip(),)
+    assert (path.stat().st_size > listed) == (change == "grows")  # the case it claims
+
+
 def test_a_missing_or_unlistable_folder_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(StoryFolderError, match="does not exist"):
         StoryLibrary(tmp_path / "missing", UTC).rescan()
