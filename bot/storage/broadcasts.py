@@ -19,9 +19,10 @@ from bot.storage.database import Database
 from bot.storage.ledger import DeliveryLedger, DeliveryState
 from bot.storage.payloads import Payload, payload_from_json
 
-__all__ = ["Audience", "Broadcast", "BroadcastFigures", "BroadcastStore"]
+__all__ = ["NOT_CHANNELS", "Audience", "Broadcast", "BroadcastFigures", "BroadcastStore"]
 
 BROADCAST = "broadcast"
+NOT_CHANNELS = ("private", "group", "supergroup")  # the usual audience of a broadcast
 _BLOCKED_MARKERS = ("forbidden", "blocked", "kicked", "deactivated", "chat not found")
 
 
@@ -29,7 +30,7 @@ _BLOCKED_MARKERS = ("forbidden", "blocked", "kicked", "deactivated", "chat not f
 class Audience:
     """Who receives a broadcast: every active subscription, optionally narrowed."""
 
-    chat_types: tuple[str, ...] = ()  # empty: every chat type
+    chat_types: tuple[str, ...] = ()  # empty: every chat type (commands pass NOT_CHANNELS)
     follow: str | None = None  # only destinations following this word
 
     def describe(self) -> str:
@@ -38,6 +39,8 @@ class Audience:
             parts.append("private chats only")
         elif self.chat_types == ("channel",):
             parts.append("channels only")
+        elif self.chat_types == NOT_CHANNELS:
+            parts.append("all subscribers but channels")
         elif self.chat_types:
             parts.append("groups only")
         if self.follow:

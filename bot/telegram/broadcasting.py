@@ -22,7 +22,13 @@ from telegram.error import BadRequest
 from bot.delivery.broadcast import audience_size, fan_out
 from bot.delivery.sender import keyboard_of
 from bot.render.html import utf16_len
-from bot.storage.broadcasts import Audience, Broadcast, BroadcastFigures, BroadcastStore
+from bot.storage.broadcasts import (
+    NOT_CHANNELS,
+    Audience,
+    Broadcast,
+    BroadcastFigures,
+    BroadcastStore,
+)
 from bot.storage.payloads import CopyPayload, MessagePart, MessagesPayload, Payload
 from bot.telegram.admin import NOT_ALLOWED, is_admin, require_admin
 from bot.telegram.context import BotContext, BotServices
@@ -34,8 +40,8 @@ log = logging.getLogger(__name__)
 
 USAGE = ("Usage: reply /broadcast to the message to send (text, photo with caption, …), "
          "or write it after the command.\nTargets (optional, first): private, groups, "
-         "channels, follow:WORD.\nFor example: <code>/broadcast groups The briefing moves to 7:00 "
-         "tomorrow.</code>")
+         "channels (never included otherwise), follow:WORD.\nFor example: "
+         "<code>/broadcast groups The briefing moves to 7:00 tomorrow.</code>")
 TEXT_LIMIT = 4096
 _PREFIX = re.compile(r"^/broadcast(?:@\w+)?"
                      r"((?:\s+(?:private|groups|channels|follow:[\w'-]{1,64}))*)\s*",
@@ -50,8 +56,10 @@ _BAR = 12
 
 
 def _audience(targets: str) -> Audience:
+    """The chat types and follow word the targets name. Without a type, every subscriber
+    but channels: a post there reaches all of a channel's readers, so it must be asked for."""
     words = targets.lower().split()
-    chat_types: tuple[str, ...] = ()
+    chat_types: tuple[str, ...] = NOT_CHANNELS
     follow = None
     for word in words:
         if word == "private":

@@ -207,6 +207,14 @@ async def test_progress_edits_respect_the_minimum_interval(slow_bot: Harness) ->
 async def test_channels_are_a_broadcast_audience_of_their_own(bot: Harness) -> None:
     channel = -1005550077
     await bot.subscribe(channel, time(7, 0), chat_type="channel")
+    # Without a target a broadcast skips channels: it would reach all of their readers.
+    preview = await say(bot, "/broadcast A note for our subscribers")
+    assert "all subscribers but channels (12 destinations)" in preview[-1].text
+    await press(bot, "📣 Send to 12")
+    await bot.until(lambda: done(bot))
+    assert sum(got(bot, "A note for our subscribers").values()) == 12
+    assert bot.received(channel) == []
+
     preview = await say(bot, "/broadcast channels A note for channel readers")
     assert "channels only" in preview[-1].text
     await press(bot, "📣 Send to 1")
