@@ -135,6 +135,7 @@ class Sender:
     async def run(self, stop: asyncio.Event) -> None:
         """Send until ``stop`` is set; keeps ``concurrency`` deliveries in flight."""
         self._wake = asyncio.Event()
+        self._abandoning = False  # a stopped sender may be run again
         await self.recover()
         inflight: set[asyncio.Task[None]] = set()
         stop_wait = asyncio.ensure_future(stop.wait())

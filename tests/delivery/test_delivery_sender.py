@@ -346,3 +346,13 @@ async def test_a_worker_that_abandons_sends_nothing_more_and_returns_its_claims(
     [row] = await DeliveryLedger(db).rows()
     assert row.state is DeliveryState.PENDING and row.parts_sent == 0
     assert sandbox.bot_messages(70) == []
+    # Run again (a restarted service), the same sender sends as usual.
+    from bot.delivery import SenderService
+
+    service = SenderService(sender)
+    await service.start()
+    async with asyncio.timeout(5):
+        while not sandbox.bot_messages(70):  # noqa: ASYNC110 - no event to await
+            await asyncio.sleep(0.01)
+    await service.stop()
+    assert len(sandbox.bot_messages(70)) == 1
