@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 from bot.render import render_card, render_digest, render_story
-from bot.stories.model import Story
+from bot.stories.model import Story, StoryBody
 
 
 def _story(paragraph: str) -> Story:
@@ -25,9 +25,11 @@ def _story(paragraph: str) -> Story:
         title="Central bank of Arlenia holds rates at 4.25% as inflation cools",
         published=moment,
         updated=moment,
-        highlights=("The central bank kept its benchmark rate at 4.25% for a third meeting.",) * 4,
-        story=(paragraph,),
-        opinions=("An editorial praises the board's caution.",) * 2,
+        body=StoryBody(
+            ("The central bank kept its benchmark rate at 4.25% for a third meeting.",) * 4,
+            (paragraph,),
+            ("An editorial praises the board's caution.",) * 2,
+        ),
         source="001_5f0c2a9e41d7b3c8.txt",
     )
 

@@ -233,7 +233,42 @@ class StoryLibrary:
             return RescanReport()
         return self._reindex(changed, previous)
 
+    def _first_index(self) -> RescanReport:
+        """The first load: every story is new, so the index is built in one pass."""
+        holders: dict[str, set[str]] = {}
+        by_key: dict[str, Story] = {}
+        shared: list[str] = []  # keys held by more than one file
+        for name, state in self._files.items():
+            story = state.story
+            if story is None:
+                continue
+            names = holders.get(story.key)
+            if names is None:
+                holders[story.key] = {name}
+                by_key[story.key] = story
+            else:
+                names.add(name)
+                shared.append(story.key)
+        self._holders = holders
+        for key in set(shared):
+            winner = self._winner(key)
+            assert winner is not None
+            by_key[key] = winner
+        stories = tuple(sorted_latest(by_key.values()))
+        rejections = self._rejections()
+        self.version += 1
+        self._index = _Index(stories, by_key, {s.id: s for s in stories}, rejections)
+        return RescanReport(new=stories, rejected=rejections)
+
+    def _rejections(self) -> tuple[StoryError, ...]:
+        return tuple(sorted(
+            [state.error for state in self._files.values() if state.error is not None]
+            + [error for errors in self._duplicates.values() for error in errors],
+            key=lambda error: (error.path, error.line)))
+
     def _reindex(self, changed: set[str], previous: dict[str, _FileState]) -> RescanReport:
+        if not previous:
+            return self._first_index()
         old = self._index
         files, holders_of = self._files, self._holders
         affected: set[str] = set()
@@ -277,18 +312,15 @@ class StoryLibrary:
                 by_id[winner.id] = winner
                 incoming.append(winner)
         stories = self._reorder(old, outgoing, incoming, by_key)
-        rejections = sorted(
-            [state.error for state in files.values() if state.error is not None]
-            + [error for errors in self._duplicates.values() for error in errors],
-            key=lambda error: (error.path, error.line))
+        rejections = self._rejections()
         self.version += 1
-        self._index = _Index(stories, by_key, by_id, tuple(rejections))
+        self._index = _Index(stories, by_key, by_id, rejections)
         for story in outgoing:
             self._search_cache.pop(story.key, None)
         reported = {(e.path, e.line, e.message) for e in old.rejections}
         known = old.by_key
         return RescanReport(
-            new=tuple(s for s in incoming if s.key not in known) if known else tuple(incoming),
+            new=tuple(s for s in incoming if s.key not in known),
             updated=tuple(s for s in incoming if s.key in known),
             removed=tuple(s for s in outgoing if s.key not in by_key),
             rejected=tuple(e for e in rejections if (e.path, e.line, e.message) not in reported),

@@ -1,20 +1,27 @@
 """The story file parser: bytes in, a :class:`Story` or a :class:`StoryError` with its line.
 
 It follows STORY_FORMAT.md rule by rule; the rule numbers appear in comments. The parser is
-on the cold-load path for whole folders, so it is written for CPython's costs: the text is
-split into lines once (in C), one cheap pass over the lines finds the headings and the
-footer, and each section is then read from its slice of lines. Errors come in line order,
-because each section is read before the heading that ends it is checked.
+on the cold-load path for whole folders, so it is written for CPython's costs:
+
+- A story in the usual layout is recognised by one regular expression, which runs in C;
+  its highlights, paragraphs and opinions are normalised only when first used.
+- Any other text is read by the rules: it is split into lines once, one cheap pass finds
+  the headings and the footer, and each section is read from its slice of lines. Errors
+  come in line order, because each section is read before the heading that ends it is
+  checked.
+
+A property test checks that the two ways give the same story wherever the first applies.
 """
 
 from __future__ import annotations
 
 import re
 from datetime import datetime
+from functools import partial
 from zoneinfo import ZoneInfo
 
 from bot.errors import StoryError
-from bot.stories.model import Story
+from bot.stories.model import Story, StoryBody
 from bot.stories.naming import key_from_name
 from bot.stories.timestamps import looks_like_timestamp, read_timestamp
 
@@ -36,6 +43,25 @@ _MARKS = {
 _USUAL_MARKS = {"Highlights": _HIGHLIGHTS, "Story": _STORY, "Opinions": _OPINIONS,
                 "You've reached the end": _FOOTER, **_MARKS}  # looked up as they are
 _LONGEST_MARK = max(map(len, _MARKS))
+
+# The usual layout: the timestamps on the first lines, an empty line, the title, then
+# Highlights (bullets only), Story, optional Opinions and an optional footer; each heading
+# alone on its line, no line of only white space. Text lines are never headings: the
+# lookahead refuses a heading in any case or spacing (ASCII case-insensitivity is exactly
+# `line.lower() == word` for these words; Unicode's would also take "ſtory").
+_STAMP = (r"[ \t]*[A-Za-z]+[ \t]+[0-9]{1,2},[ \t]*[0-9]{4},[ \t]*[0-9]{1,2}:[0-9]{2}"
+          r"[ \t]*[AaPp][Mm][ \t]*")
+_NOT_MARK = r"(?![ \t]*(?:highlights|story|opinions|you['’]ve reached the end)[ \t]*\n)"
+_TEXT_LINE = _NOT_MARK + r"[^\n]*[^ \t\n][^\n]*"
+_TYPICAL = re.compile(
+    rf"(?P<first>{_STAMP})\n(?:(?P<second>{_STAMP})\n)?\n+"
+    rf"(?P<title>{_TEXT_LINE}(?:\n{_TEXT_LINE})*)\n\n*"
+    r"highlights\n(?P<highlights>(?:[ \t]*[•*·-][ \t]+[^ \t\n][^\n]*\n)+)\n*"
+    rf"story\n(?P<story>(?:\n|{_TEXT_LINE}\n)*)"
+    rf"(?:opinions\n(?P<opinions>(?:\n|{_TEXT_LINE}\n)*))?"
+    r"(?:you['’]ve reached the end\n[\s\S]*)?",
+    re.IGNORECASE | re.ASCII,
+)
 
 
 def _clean(text: str) -> str:
@@ -124,6 +150,36 @@ def _marks(lines: list[str], start: int) -> list[tuple[int, int]]:
     return marks
 
 
+def _typical_texts(highlights: str, story: str, opinions: str | None
+                   ) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    """Rules 5, 6, 7 and 9 on the sections of a story in the usual layout."""
+    bullets = tuple(_clean(line.strip(_WHITE)[2:]) for line in highlights.split("\n")[:-1])
+    return (bullets, tuple(_blocks(story.split("\n"))),
+            tuple(_blocks(opinions.split("\n"))) if opinions else ())
+
+
+def _moment(line: str, tz: ZoneInfo) -> datetime | None:
+    shape = looks_like_timestamp(line)
+    return read_timestamp(shape, tz) if shape else None
+
+
+def _typical(text: str, tz: ZoneInfo) -> tuple[str, datetime, datetime, StoryBody] | None:
+    """Title, times and (deferred) body of a story in the usual layout, else None."""
+    match = _TYPICAL.fullmatch(text if text.endswith("\n") else f"{text}\n")
+    if match is None:
+        return None
+    first, second, title = match.group("first", "second", "title")
+    published = _moment(first, tz)
+    updated = published if second is None or second == first else _moment(second, tz)
+    if published is None or updated is None:
+        return None  # not a real time: the rules name the line
+    if updated < published:
+        published, updated = updated, published
+    body = StoryBody.deferred(partial(_typical_texts, *match.group(
+        "highlights", "story", "opinions")))
+    return _clean(title.replace("\n", " ")), published, updated, body
+
+
 def parse_story(data: bytes, name: str, tz: ZoneInfo) -> Story:
     """Parse one story file named ``name`` (relative to the story folder)."""
     story_id, key, seq = key_from_name(name.rsplit("/", 1)[-1])
@@ -137,18 +193,25 @@ def parse_story(data: bytes, name: str, tz: ZoneInfo) -> Story:
     text = text.removeprefix("\ufeff")
     if "\r" in text:
         text = text.replace("\r\n", "\n")
-    lines = text.split("\n")
+    typical = _typical(text, tz)
+    if typical is not None:
+        return Story(story_id, key, seq, *typical, name)
+    return Story(story_id, key, seq, *_by_the_rules(text, tz), name)
 
-    times, body = _timestamps(lines, tz)
+
+def _by_the_rules(text: str, tz: ZoneInfo) -> tuple[str, datetime, datetime, StoryBody]:
+    """Title, times and body of any story text, line by line, rule by rule."""
+    lines = text.split("\n")
+    times, after = _timestamps(lines, tz)
     title = ""
     highlights: list[str] = []
     sections: list[list[str]] = [[], [], []]
-    section, start = _TITLE, body
-    for index, kind in _marks(lines, body):
+    section, start = _TITLE, after
+    for index, kind in _marks(lines, after):
         if section == _TITLE:
             title = _clean(" ".join(lines[start:index]))
             if not title:  # Rule 3: on the first heading or footer, else the last timestamp.
-                raise StoryError("missing title", index + 1 if index < len(lines) else body)
+                raise StoryError("missing title", index + 1 if index < len(lines) else after)
         elif section == _HIGHLIGHTS:
             highlights = _highlights(lines[start:index], start + 1)
         else:
@@ -163,7 +226,5 @@ def parse_story(data: bytes, name: str, tz: ZoneInfo) -> Story:
     paragraphs = _blocks(sections[_STORY])
     if not highlights and not paragraphs:  # Rule 10.
         raise StoryError("no highlights and no story text", 1)
-    published, updated = (times[0], times[0]) if len(times) == 1 else sorted(times)
-    # Positional, in field order: keyword arguments would double the cost of this call.
-    return Story(story_id, key, seq, title, published, updated, tuple(highlights),
-                 tuple(paragraphs), tuple(_blocks(sections[_OPINIONS])), name)
+    return title, min(times), max(times), StoryBody(
+        tuple(highlights), tuple(paragraphs), tuple(_blocks(sections[_OPINIONS])))

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from bot.config import DeliverySettings
-from bot.stories.model import Story, latest_order_key
+from bot.stories.model import Story, StoryBody, latest_order_key
 
 T = TypeVar("T")
 TOKEN = "123456:TEST-token-for-the-sandbox"
@@ -18,8 +18,8 @@ def make_story(key: str, title: str, updated: datetime, highlights: tuple[str, .
                ) -> Story:
     return Story(
         id=key, key=key, seq=None, title=title, published=updated, updated=updated,
-        highlights=highlights or (f"What happened in {title}.",), story=("Body.",),
-        opinions=(), source=f"{key}.txt",
+        body=StoryBody(highlights or (f"What happened in {title}.",), ("Body.",)),
+        source=f"{key}.txt",
     )
 
 

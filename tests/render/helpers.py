@@ -15,7 +15,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from bot.render import count_entities, message_problems, utf16_len, visible_text
-from bot.stories.model import Story
+from bot.stories.model import Story, StoryBody
 
 FAMILY = "👨‍👩‍👧"  # 8 UTF-16 units, one grapheme
 FLAGS = "🇩🇪🇫🇷"
@@ -49,7 +49,8 @@ def make_story(**fields: Any) -> Story:
         "source": "001_5f0c2a9e41d7b3c8.txt",
     }
     values.update(fields)
-    return Story(**values)
+    texts = (values.pop("highlights"), values.pop("story"), values.pop("opinions"))
+    return Story(**values, body=StoryBody(*texts))
 
 
 class _Recorder(HTMLParser):

@@ -18,7 +18,7 @@ from bot.render import (
     story_blocks,
     visible_text,
 )
-from bot.stories.model import Story
+from bot.stories.model import Story, StoryBody
 
 from .helpers import TEXT, assert_covers, assert_valid_part, max_cluster_units, strip_footer
 
@@ -45,9 +45,9 @@ def stories(draw: st.DrawFn) -> Story:
         title=draw(TEXT),
         published=moments[0],
         updated=moments[1],
-        highlights=tuple(draw(st.lists(TEXT, max_size=30))),
-        story=tuple(draw(st.lists(TEXT, max_size=4))),
-        opinions=tuple(draw(st.lists(TEXT, max_size=6))),
+        body=StoryBody(tuple(draw(st.lists(TEXT, max_size=30))),
+                       tuple(draw(st.lists(TEXT, max_size=4))),
+                       tuple(draw(st.lists(TEXT, max_size=6)))),
         source=f"{key}.txt",
     )
 
@@ -81,7 +81,9 @@ def test_story_parts_are_valid_and_complete(
     if stretch and story.story:
         # one paragraph of up to 50,000 characters (not with the smallest limits: too slow)
         size = stretch if limit >= 1000 else stretch // 10
-        story = replace(story, story=(_stretch(story.story[0], size), *story.story[1:]))
+        story = replace(story, body=StoryBody(
+            story.highlights, (_stretch(story.story[0], size), *story.story[1:]),
+            story.opinions))
     parts = render_story(story, tz, limit=limit, max_entities=max_entities)
     assert parts
     for part in parts:

@@ -1,4 +1,5 @@
-"""Latest order: the fast three-pass sort agrees with the documented sort key."""
+"""The story model: latest order (the fast sort agrees with the documented key) and bodies
+whose text is normalised on first use."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from zoneinfo import ZoneInfo
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.stories.model import Story, latest_order_key, sorted_latest
+from bot.stories.model import Story, StoryBody, latest_order_key, sorted_latest
 
 BERLIN = ZoneInfo("Europe/Berlin")
 # Nights when the clocks go forward (a gap) and back (an overlap).
@@ -20,7 +21,7 @@ def story(night: datetime, minutes: int, seq: int | None, key: str) -> Story:
     wall = (night + timedelta(minutes=minutes)).replace(tzinfo=BERLIN)
     moment = wall.astimezone(UTC).astimezone(BERLIN)
     return Story(id=key, key=key, seq=seq, title=key, published=moment, updated=moment,
-                 highlights=(), story=("Body.",), opinions=(), source=f"{key}.txt")
+                 body=StoryBody((), ("Body.",)), source=f"{key}.txt")
 
 
 # Few distinct values on purpose: ties on `updated` and on `seq` are what the passes decide.
@@ -44,3 +45,21 @@ def test_latest_order_is_newest_first_then_highest_seq_then_key() -> None:
                story(night, 60, None, "a-none")]
     ordered = [s.key for s in sorted_latest(stories)]
     assert ordered == ["d-nine", "c-two", "a-none", "b-none", "old"]
+
+
+def test_a_deferred_body_is_built_once_on_first_use_and_equals_an_eager_one() -> None:
+    builds: list[int] = []
+
+    def build() -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+        builds.append(1)
+        return ("A highlight.",), ("A paragraph.",), ()
+
+    lazy = StoryBody.deferred(build)
+    assert builds == []  # loading a story does not normalise its text
+    eager = StoryBody(("A highlight.",), ("A paragraph.",))
+    assert lazy == eager and hash(lazy) == hash(eager)
+    assert (lazy.highlights, lazy.paragraphs, lazy.opinions) == (
+        ("A highlight.",), ("A paragraph.",), ())
+    assert builds == [1]
+    assert repr(lazy) == repr(eager)
+    assert lazy != StoryBody(("Another highlight.",), ("A paragraph.",))

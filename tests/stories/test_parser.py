@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from bot.errors import StoryError
 from bot.stories.naming import key_from_name
-from bot.stories.parser import parse_story
+from bot.stories.parser import _by_the_rules, _typical, parse_story
 from tests.conftest import INVALID_STORIES, STORIES
 
 UTC = ZoneInfo("UTC")
@@ -262,6 +262,54 @@ def test_untidy_layouts_parse_to_the_same_content(case: tuple[str, dict[str, obj
     text, expected = case
     story = parse(text)
     assert {key: story[key] for key in expected} == expected
+
+
+# Lines that the fast path must not misread, put anywhere into a story of the usual layout.
+_ODD = ["", " ", "\t", " padded  text ", "two\tparts", "x", "• a bullet", "  - b  c", "·",
+        "- ", "-x", "ſtory", "Highlights", "story", " story", "Story ", "OPINIONS", "Opinions",
+        "You've reached the end", "you’ve reached the END ", "Mar 1, 2025, 1:00 AM",
+        "Feb 30, 2025, 1:00 AM", "K", "\u00a0", "A\u2028B"]
+_WORDS = st.sampled_from(["Plain words.", "More words, here.", "x", "Ünïcode ✓ <b>&"])
+_BULLET = st.sampled_from(["•", "-", "*", "·"]).map(lambda mark: f"{mark} ")
+_STAMP = st.sampled_from(["Mar 1, 2025, 1:00 AM", "March 3, 2025, 09:05 pm",
+                          "mar 2, 2025, 1:00 PM"])
+
+
+@st.composite
+def nearly_usual_story(draw: st.DrawFn) -> str:
+    """A story in the usual layout (the parser's fast path reads it), often with one odd
+    line put anywhere or one heading written differently."""
+    lines = draw(st.lists(_STAMP, min_size=1, max_size=2))
+    lines += ["", *draw(st.lists(_WORDS, min_size=1, max_size=2)), *draw(st.sampled_from(
+        [[], [""]])), "Highlights"]
+    lines += [draw(_BULLET) + draw(_WORDS) for _ in range(draw(st.integers(1, 3)))]
+    lines += ["Story", *draw(st.lists(_WORDS | st.just(""), max_size=6))]
+    if draw(st.booleans()):
+        lines += ["Opinions", *draw(st.lists(_WORDS | st.just(""), max_size=4))]
+    if draw(st.booleans()):
+        lines += ["You've reached the end", draw(_WORDS)]
+    if draw(st.booleans()):
+        lines.insert(draw(st.integers(0, len(lines))), draw(st.sampled_from(_ODD)))
+    if draw(st.booleans()):
+        headings = [i for i, line in enumerate(lines) if line in ("Highlights", "Story")]
+        where = draw(st.sampled_from(headings))
+        heading = lines[where]
+        lines[where] = draw(st.sampled_from([  # the long s folds to "s" in Unicode only
+            heading.upper(), f" {heading}", f"{heading.lower()}\t", heading.replace("s", "ſ")]))
+    return draw(st.sampled_from(["\n", "\r\n"])).join(lines) + draw(st.sampled_from(["", "\n"]))
+
+
+@settings(max_examples=1000, deadline=None)
+@given(nearly_usual_story() | untidy_story().map(lambda case: case[0]))
+def test_the_fast_path_reads_exactly_what_the_rules_read(text: str) -> None:
+    """Stories in the usual layout skip the line-by-line rules; whenever the fast path
+    accepts a text, the rules must accept it too and give the same story."""
+    text = text.replace("\r\n", "\n")
+    fast = _typical(text, BERLIN)
+    if fast is None:
+        return
+    title, published, updated, body = _by_the_rules(text, BERLIN)
+    assert fast == (title, published, updated, body)
 
 
 @settings(max_examples=300, deadline=None)

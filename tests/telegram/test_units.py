@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.config import Settings
-from bot.stories.model import Story
+from bot.stories.model import Story, StoryBody
 from bot.telegram.callbacks import LatestPage, OpenStory, SearchPage, parse_callback
 from bot.telegram.keyboards import deep_link, latest_keyboard
 from bot.telegram.redaction import REDACTED, TokenRedactingFilter
@@ -23,7 +23,7 @@ TOKEN = "123456789:AAHsecretSECRETsecret0123456789abcdef"
 def story(key: str) -> Story:
     moment = datetime(2025, 3, 31, 9, 0, tzinfo=UTC)
     return Story(id=key, key=key, seq=None, title=key, published=moment, updated=moment,
-                 highlights=("h",), story=(), opinions=(), source=f"{key}.txt")
+                 body=StoryBody(("h",)), source=f"{key}.txt")
 
 
 @pytest.mark.parametrize("action", [
