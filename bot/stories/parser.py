@@ -52,7 +52,7 @@ _LONGEST_MARK = max(map(len, _MARKS))
 _STAMP = (r"[ \t]*[A-Za-z]+[ \t]+[0-9]{1,2},[ \t]*[0-9]{4},[ \t]*[0-9]{1,2}:[0-9]{2}"
           r"[ \t]*[AaPp][Mm][ \t]*")
 _NOT_MARK = r"(?![ \t]*(?:highlights|story|opinions|you['’]ve reached the end)[ \t]*\n)"
-_TEXT_LINE = _NOT_MARK + r"[^\n]*[^ \t\n][^\n]*"
+_TEXT_LINE = _NOT_MARK + r"[ \t]*[^ \t\n][^\n]*"  # a line with some text
 _TYPICAL = re.compile(
     rf"(?P<first>{_STAMP})\n(?:(?P<second>{_STAMP})\n)?\n+"
     rf"(?P<title>{_TEXT_LINE}(?:\n{_TEXT_LINE})*)\n\n*"
