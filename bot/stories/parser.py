@@ -114,10 +114,7 @@ def _timestamps(lines: list[str], tz: ZoneInfo) -> tuple[list[datetime], int]:
     while index < len(lines) and (shape := looks_like_timestamp(lines[index])):
         if len(times) == 2:
             raise StoryError("more than two timestamp lines", index + 1)
-        if times and lines[index] == lines[index - 1]:  # an unchanged story repeats its time
-            moment: datetime | None = times[0]
-        else:
-            moment = read_timestamp(shape, tz)
+        moment = read_timestamp(shape, tz)
         if moment is None:
             raise StoryError(f"not a real date or time: {lines[index].strip(_WHITE)!r}",
                              index + 1)
