@@ -127,7 +127,8 @@ class StoryLibrary:
         self._holders: dict[str, set[str]] = {}  # key -> names of files whose story has it
         self._duplicates: dict[str, list[StoryError]] = {}
         self._index = _Index()
-        self._search_cache: dict[str, tuple[str, str]] = {}
+        # key -> (the story version, its title words, its other words)
+        self._search_cache: dict[str, tuple[Story, str, str]] = {}
 
     # -- reading the folder ---------------------------------------------------------------
     def _entries(self) -> Iterator[os.DirEntry[str]]:
@@ -421,10 +422,22 @@ class StoryLibrary:
                 in_body.append(story)
         return (*in_title, *in_body)
 
+    def prepare_search(self) -> int:
+        """Build the search words of every story that has none for its current version;
+        returns how many. The bot runs it in a worker thread after a start, so the first
+        search does not hold up every chat while thousands of stories are read."""
+        built = 0
+        for story in self._index.stories:
+            cached = self._search_cache.get(story.key)
+            if cached is None or cached[0] is not story:
+                self._texts(story)
+                built += 1
+        return built
+
     def _texts(self, story: Story) -> tuple[str, str]:
         cached = self._search_cache.get(story.key)
-        if cached is None:
-            cached = (_search_text((story.title,)),
+        if cached is None or cached[0] is not story:  # none yet, or an older version's
+            cached = (story, _search_text((story.title,)),
                       _search_text((*story.highlights, *story.story, *story.opinions)))
             self._search_cache[story.key] = cached
-        return cached
+        return cached[1], cached[2]

@@ -32,7 +32,7 @@ from bot.telegram.context import BotApplication, BotContext, BotData, BotService
 from bot.telegram.engine import DeliveryEngine
 from bot.telegram.guards import on_error, throttle_gate
 from bot.telegram.inline import on_inline_query
-from bot.telegram.refresh import rescan_job, rescan_stories
+from bot.telegram.refresh import prepare_search_job, rescan_job, rescan_stories
 from bot.telegram.throttle import UserThrottle
 from bot.telegram.transport import use_http_client
 
@@ -115,6 +115,7 @@ def build_application(settings: Settings, token: str, *,
         await admin.install_admin_menus(app.bot, services)
         jobs = app.job_queue
         assert jobs is not None
+        jobs.run_once(prepare_search_job, when=0, name="prepare-search")
         jobs.run_repeating(rescan_job, interval=settings.stories.rescan_seconds,
                            first=settings.stories.rescan_seconds, name="rescan")
         register_due_scan(jobs, engine.scan, settings.delivery, clock=services.clock)

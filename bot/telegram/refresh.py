@@ -8,7 +8,7 @@ import logging
 from bot.stories.library import RescanReport, StoryFolderError
 from bot.telegram.context import BotContext, BotServices
 
-__all__ = ["rescan_job", "rescan_stories"]
+__all__ = ["prepare_search_job", "rescan_job", "rescan_stories"]
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +31,13 @@ async def rescan_stories(services: BotServices) -> RescanReport | None:
         log.info("stories rescanned new=%d updated=%d removed=%d total=%d", len(report.new),
                  len(report.updated), len(report.removed), len(services.library.stories))
     return report
+
+
+async def prepare_search_job(context: BotContext) -> None:
+    """Once after a start: build every story's search words off the event loop. (After a
+    rescan only the few new versions lack them, which a search builds cheaply itself.)"""
+    built = await asyncio.to_thread(context.services.library.prepare_search)
+    log.info("search prepared for %d stories", built)
 
 
 async def rescan_job(context: BotContext) -> None:

@@ -252,3 +252,21 @@ async def test_unknown_commands_in_groups_only_when_addressed_to_us(chat: Chat) 
     assert await chat.say("/frobnicate", chat_id=group, expect_reply=False) == []
     [hint] = await chat.say("/frobnicate@story_bot", chat_id=group)
     assert "/help" in hint.text
+
+
+@pytest.fixture
+def refresh_logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
+    """Info records of the story refresh, captured from before the bot starts."""
+    caplog.set_level(logging.INFO, logger="bot.telegram.refresh")
+    return caplog
+
+
+async def test_search_words_are_prepared_off_the_event_loop_after_a_start(
+        refresh_logs: pytest.LogCaptureFixture, chat: Chat) -> None:
+    logged = f"search prepared for {len(chat.services.library.stories)} stories"
+    async with asyncio.timeout(5):
+        while not any(logged in r.getMessage()  # noqa: ASYNC110 - a job, no event to await
+                      for r in refresh_logs.get_records("setup") + refresh_logs.records):
+            await asyncio.sleep(0.02)
+    # Nothing is left for the first reader's search to build.
+    assert chat.services.library.prepare_search() == 0
