@@ -27,6 +27,7 @@ __all__ = [
     "BriefingSettings",
     "DatabaseSettings",
     "DeliverySettings",
+    "MonitoringSettings",
     "Settings",
     "StoriesSettings",
     "TelegramSettings",
@@ -76,6 +77,7 @@ class TelegramSettings:
     admin_ids: frozenset[int] = frozenset()
     commands_per_minute: int = 20
     http_client: HttpClient = "aiohttp"
+    story_parts_at_once: int = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +113,16 @@ class DeliverySettings:
     scan_seconds: float = 60.0
     concurrency: int = 32
     progress_interval_seconds: float = 5.0
+    lease_seconds: float = 30.0
+    give_up_seconds: float = 300.0
+
+
+@dataclass(frozen=True, slots=True)
+class MonitoringSettings:
+    """``/healthz`` and ``/metrics`` over HTTP; off unless ``port`` is set."""
+
+    port: int | None = None
+    host: str = "127.0.0.1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +132,7 @@ class Settings:
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     briefing: BriefingSettings = field(default_factory=BriefingSettings)
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
+    monitoring: MonitoringSettings = field(default_factory=MonitoringSettings)
     log_level: str = "INFO"
     source: Path | None = None
 
@@ -251,6 +264,8 @@ def settings_from_mapping(data: Any, source: Path | None = None) -> Settings:
         commands_per_minute=tg.get("commands_per_minute", d.telegram.commands_per_minute,
                                    _integer(1)),
         http_client=tg.get("http_client", d.telegram.http_client, _http_client),
+        story_parts_at_once=tg.get("story_parts_at_once", d.telegram.story_parts_at_once,
+                                   _integer(1)),
     )
     tg.finish()
 
@@ -291,13 +306,22 @@ def settings_from_mapping(data: Any, source: Path | None = None) -> Settings:
         concurrency=dl.get("concurrency", dd.concurrency, _integer(1)),
         progress_interval_seconds=dl.get("progress_interval_seconds",
                                          dd.progress_interval_seconds, _number(0)),
+        lease_seconds=dl.get("lease_seconds", dd.lease_seconds, _number(0)),
+        give_up_seconds=dl.get("give_up_seconds", dd.give_up_seconds, _number(0)),
     )
     dl.finish()
+
+    mo = root.section("monitoring")
+    monitoring = MonitoringSettings(
+        port=mo.get("port", d.monitoring.port, _integer(0)),
+        host=mo.get("host", d.monitoring.host, _string),
+    )
+    mo.finish()
 
     log_level = root.get("log_level", d.log_level, _log_level)
     root.finish()
     return Settings(telegram=telegram, stories=stories, database=database, briefing=briefing,
-                    delivery=delivery, log_level=log_level, source=source)
+                    delivery=delivery, monitoring=monitoring, log_level=log_level, source=source)
 
 
 def resolve_config_path(explicit: Path | None) -> Path | None:

@@ -51,7 +51,7 @@ def _register_reader_handlers(app: BotApplication) -> None:
                            ("latest", reader.on_latest), ("story", reader.on_story),
                            ("search", reader.on_search)):
         app.add_handler(CommandHandler(name, callback, filters=_NEW))
-    app.add_handler(CallbackQueryHandler(reader.on_button, pattern=r"^(?:[ols]|open):"))
+    app.add_handler(CallbackQueryHandler(reader.on_button, pattern=r"^(?:[ols]|open|more):"))
     app.add_handler(InlineQueryHandler(on_inline_query))
 
 

@@ -15,6 +15,7 @@ from telegram import InlineKeyboardMarkup
 from telegram.ext import Application, CallbackContext, ExtBot
 
 from bot.config import Settings
+from bot.status import ProcessStatus
 from bot.storage.database import Database
 from bot.storage.subscriptions import Destination, SubscriptionStore
 from bot.stories.library import StoryLibrary
@@ -90,6 +91,7 @@ class BotServices:
     library: StoryLibrary
     throttle: UserThrottle
     searches: SearchSessions = field(default_factory=SearchSessions)
+    status: ProcessStatus = field(default_factory=ProcessStatus)
     clock: Callable[[], datetime] = _utc_now
     bot_username: str = ""
     database: Database | None = None
