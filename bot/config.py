@@ -2,8 +2,9 @@
 
 Lookup order for the file: ``--config PATH``, else ``$BOT_CONFIG``, else ``config/bot.yaml``
 if present, else the embedded defaults. Every problem is one :class:`ConfigError` naming the
-key path (``delivery.rate_per_second: must be a number > 0``); unknown keys are errors too,
-because a misspelt key silently falling back to a default is worse than a refusal.
+key path (``delivery.scan_seconds: must be a number from 1 to 3600, got 0.0001``); every
+numeric setting has a range (:data:`BOUNDS`). Unknown keys are errors too, because a
+misspelt key silently falling back to a default is worse than a refusal.
 """
 
 from __future__ import annotations
@@ -22,8 +23,10 @@ import yaml
 from bot.errors import ConfigError
 
 __all__ = [
+    "BOUNDS",
     "DEFAULT_CONFIG_PATH",
     "TOKEN_ENV",
+    "Bounds",
     "BriefingSettings",
     "DatabaseSettings",
     "DeliverySettings",
@@ -140,6 +143,40 @@ class Settings:
 T = TypeVar("T")
 
 
+@dataclass(frozen=True, slots=True)
+class Bounds:
+    """The values an operator may give a numeric setting, both ends included."""
+
+    low: float
+    high: float
+    whole: bool = False
+
+
+# Every numeric setting, by key path. The ends are what an operator would expect: beyond
+# them a value is a typo or a trap (a due scan every 0.0001 s burns a core; 1e300 seconds
+# overflows a timer; a concurrency of 10**22 overflows the sender).
+BOUNDS: Mapping[str, Bounds] = {
+    "telegram.commands_per_minute": Bounds(1, 600, whole=True),
+    "telegram.story_parts_at_once": Bounds(1, 50, whole=True),
+    "stories.rescan_seconds": Bounds(1, 86400),
+    "briefing.top_n": Bounds(1, 50, whole=True),
+    "briefing.catch_up_hours": Bounds(0.25, 24),
+    "delivery.rate_per_second": Bounds(0.1, 1000),
+    "delivery.per_chat_per_second": Bounds(0.01, 30),
+    "delivery.per_group_per_minute": Bounds(1, 600, whole=True),
+    "delivery.max_attempts": Bounds(1, 100, whole=True),
+    "delivery.backoff_seconds": Bounds(0.1, 600),
+    "delivery.backoff_max_seconds": Bounds(1, 3600),
+    "delivery.scan_seconds": Bounds(1, 3600),
+    "delivery.concurrency": Bounds(1, 1000, whole=True),
+    "delivery.progress_interval_seconds": Bounds(1, 3600),
+    "delivery.lease_seconds": Bounds(5, 3600),
+    "delivery.give_up_seconds": Bounds(10, 86400),
+    "monitoring.port": Bounds(1, 65535, whole=True),
+}
+_PORT_EXAMPLE = 8080
+
+
 class _Section:
     """Reads one mapping of the YAML file, remembering which keys were used."""
 
@@ -161,6 +198,14 @@ class _Section:
             return default
         return convert(self._data[name], self.key(name))
 
+    def number(self, name: str, default: float) -> float:
+        """A number within :data:`BOUNDS`; the default is the example in the refusal."""
+        return self.get(name, default, lambda v, k: float(_bounded(v, k, default)))
+
+    def whole(self, name: str, default: int) -> int:
+        """A whole number within :data:`BOUNDS`."""
+        return self.get(name, default, lambda v, k: int(_bounded(v, k, default)))
+
     def section(self, name: str) -> _Section:
         self._used.add(name)
         return _Section(self._data.get(name), self.key(name))
@@ -178,22 +223,21 @@ def _string(value: Any, key: str) -> str:
     return value.strip()
 
 
-def _number(minimum: float) -> Callable[[Any, str], float]:
-    def convert(value: Any, key: str) -> float:
-        if isinstance(value, bool) or not isinstance(value, int | float) or value <= minimum:
-            raise ConfigError(key, f"must be a number > {minimum:g}")
-        return float(value)
+def _bounded(value: Any, key: str, example: float) -> float:
+    """``value`` if it is a number within ``BOUNDS[key]``, else a one-line refusal.
 
-    return convert
-
-
-def _integer(minimum: int) -> Callable[[Any, str], int]:
-    def convert(value: Any, key: str) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise ConfigError(key, f"must be a whole number >= {minimum}")
-        return value
-
-    return convert
+    A string gets "must be a number, e.g. 25" rather than a range: YAML reads ``1e9`` (no
+    dot) as text, and "must be from 1 to 3600, got '1e9'" would send the reader hunting.
+    """
+    bounds = BOUNDS[key]
+    kind = "a whole number" if bounds.whole else "a number"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(key, f"must be {kind}, e.g. {example:g}, got {value!r}")
+    # Written so that NaN (every comparison false) is refused too.
+    if not bounds.low <= value <= bounds.high or (bounds.whole and value != int(value)):
+        raise ConfigError(key, f"must be {kind} from {bounds.low:g} to {bounds.high:g}, "
+                               f"got {value!r}")
+    return value
 
 
 def _boolean(value: Any, key: str) -> bool:
@@ -252,6 +296,16 @@ def _log_level(value: Any, key: str) -> str:
     return level
 
 
+def _check_catch_up(briefing: BriefingSettings, delivery: DeliverySettings) -> None:
+    """A briefing is found up to one scan late; a catch-up window shorter than that would
+    skip briefings on an ordinary day, not only after downtime."""
+    if briefing.catch_up_hours * 3600 < 2 * delivery.scan_seconds:
+        raise ConfigError("briefing.catch_up_hours", (
+            f"must be at least twice delivery.scan_seconds "
+            f"({2 * delivery.scan_seconds / 3600:.2g} hours), or briefings found by a "
+            f"scan are skipped as late; got {briefing.catch_up_hours:g}"))
+
+
 def settings_from_mapping(data: Any, source: Path | None = None) -> Settings:
     """Validate a parsed YAML document into :class:`Settings`."""
     root = _Section(data, "")
@@ -261,11 +315,9 @@ def settings_from_mapping(data: Any, source: Path | None = None) -> Settings:
     telegram = TelegramSettings(
         base_url=tg.get("base_url", d.telegram.base_url, _base_url),
         admin_ids=tg.get("admin_ids", d.telegram.admin_ids, _admin_ids),
-        commands_per_minute=tg.get("commands_per_minute", d.telegram.commands_per_minute,
-                                   _integer(1)),
+        commands_per_minute=tg.whole("commands_per_minute", d.telegram.commands_per_minute),
         http_client=tg.get("http_client", d.telegram.http_client, _http_client),
-        story_parts_at_once=tg.get("story_parts_at_once", d.telegram.story_parts_at_once,
-                                   _integer(1)),
+        story_parts_at_once=tg.whole("story_parts_at_once", d.telegram.story_parts_at_once),
     )
     tg.finish()
 
@@ -273,7 +325,7 @@ def settings_from_mapping(data: Any, source: Path | None = None) -> Settings:
     stories = StoriesSettings(
         folder=st.get("folder", d.stories.folder, _folder),
         timezone=st.get("timezone", d.stories.timezone, _zone),
-        rescan_seconds=st.get("rescan_seconds", d.stories.rescan_seconds, _number(0)),
+        rescan_seconds=st.number("rescan_seconds", d.stories.rescan_seconds),
     )
     st.finish()
 
@@ -285,35 +337,36 @@ def settings_from_mapping(data: Any, source: Path | None = None) -> Settings:
     briefing = BriefingSettings(
         default_time=br.get("default_time", d.briefing.default_time, _clock),
         default_timezone=br.get("default_timezone", d.briefing.default_timezone, _zone),
-        top_n=br.get("top_n", d.briefing.top_n, _integer(1)),
+        top_n=br.whole("top_n", d.briefing.top_n),
         send_when_empty=br.get("send_when_empty", d.briefing.send_when_empty, _boolean),
-        catch_up_hours=br.get("catch_up_hours", d.briefing.catch_up_hours, _number(0)),
+        catch_up_hours=br.number("catch_up_hours", d.briefing.catch_up_hours),
     )
     br.finish()
 
     dl = root.section("delivery")
     dd = d.delivery
     delivery = DeliverySettings(
-        rate_per_second=dl.get("rate_per_second", dd.rate_per_second, _number(0)),
-        per_chat_per_second=dl.get("per_chat_per_second", dd.per_chat_per_second, _number(0)),
-        per_group_per_minute=dl.get("per_group_per_minute", dd.per_group_per_minute,
-                                    _integer(1)),
-        max_attempts=dl.get("max_attempts", dd.max_attempts, _integer(1)),
-        backoff_seconds=dl.get("backoff_seconds", dd.backoff_seconds, _number(0)),
-        backoff_max_seconds=dl.get("backoff_max_seconds", dd.backoff_max_seconds, _number(0)),
+        rate_per_second=dl.number("rate_per_second", dd.rate_per_second),
+        per_chat_per_second=dl.number("per_chat_per_second", dd.per_chat_per_second),
+        per_group_per_minute=dl.whole("per_group_per_minute", dd.per_group_per_minute),
+        max_attempts=dl.whole("max_attempts", dd.max_attempts),
+        backoff_seconds=dl.number("backoff_seconds", dd.backoff_seconds),
+        backoff_max_seconds=dl.number("backoff_max_seconds", dd.backoff_max_seconds),
         resend_uncertain=dl.get("resend_uncertain", dd.resend_uncertain, _boolean),
-        scan_seconds=dl.get("scan_seconds", dd.scan_seconds, _number(0)),
-        concurrency=dl.get("concurrency", dd.concurrency, _integer(1)),
-        progress_interval_seconds=dl.get("progress_interval_seconds",
-                                         dd.progress_interval_seconds, _number(0)),
-        lease_seconds=dl.get("lease_seconds", dd.lease_seconds, _number(0)),
-        give_up_seconds=dl.get("give_up_seconds", dd.give_up_seconds, _number(0)),
+        scan_seconds=dl.number("scan_seconds", dd.scan_seconds),
+        concurrency=dl.whole("concurrency", dd.concurrency),
+        progress_interval_seconds=dl.number("progress_interval_seconds",
+                                            dd.progress_interval_seconds),
+        lease_seconds=dl.number("lease_seconds", dd.lease_seconds),
+        give_up_seconds=dl.number("give_up_seconds", dd.give_up_seconds),
     )
     dl.finish()
+    _check_catch_up(briefing, delivery)
 
     mo = root.section("monitoring")
     monitoring = MonitoringSettings(
-        port=mo.get("port", d.monitoring.port, _integer(0)),
+        port=mo.get("port", d.monitoring.port,
+                    lambda v, k: int(_bounded(v, k, _PORT_EXAMPLE))),
         host=mo.get("host", d.monitoring.host, _string),
     )
     mo.finish()

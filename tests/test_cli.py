@@ -156,3 +156,21 @@ def test_preview_problems_are_explained(argv: list[str], code: int, message: str
                                         capsys: pytest.CaptureFixture[str]) -> None:
     assert main(argv) == code
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "line"),
+    [
+        ("delivery:\n  scan_seconds: 0.0001\n",
+         "error: delivery.scan_seconds: must be a number from 1 to 3600, got 0.0001"),
+        ("delivery:\n  rate_per_second: 1e9\n",
+         "error: delivery.rate_per_second: must be a number, e.g. 25, got '1e9'"),
+    ],
+)
+def test_check_with_an_out_of_range_setting_prints_one_line_and_exits_2(
+        tmp_path: Path, yaml_text: str, line: str) -> None:
+    config = tmp_path / "bad.yaml"
+    config.write_text(yaml_text)
+    done = subprocess.run([sys.executable, "run_bot.py", "--config", str(config), "check"],
+                          cwd=ROOT, capture_output=True, text=True, check=False)
+    assert (done.returncode, done.stdout, done.stderr) == (2, "", line + "\n")

@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+import dataclasses
+import math
+import re
 from datetime import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from bot.config import (
+    BOUNDS,
+    MonitoringSettings,
+    Settings,
     bundled_story_folder,
     load_settings,
     read_token,
     settings_from_mapping,
 )
 from bot.errors import ConfigError
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "config" / "bot.example.yaml"
 
 
 def test_defaults_need_no_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -42,8 +51,7 @@ def test_lookup_order_flag_then_environment_then_default_file(
 
 
 def test_every_key_of_the_example_file_is_valid() -> None:
-    example = Path(__file__).resolve().parent.parent / "config" / "bot.example.yaml"
-    settings = load_settings(example)
+    settings = load_settings(EXAMPLE)
     assert settings.briefing.default_time == time(8, 0)
     assert settings.telegram.admin_ids == frozenset()
     assert settings.telegram.http_client == "aiohttp"
@@ -90,3 +98,148 @@ def test_token_comes_only_from_the_environment() -> None:
     assert read_token({"TELEGRAM_BOT_TOKEN": " 123:abc "}) == "123:abc"
     assert read_token({}) is None
     assert read_token({"TELEGRAM_BOT_TOKEN": "  "}) is None
+
+
+def test_defaults_of_the_new_settings() -> None:
+    settings = settings_from_mapping({})
+    assert settings.telegram.story_parts_at_once == 5
+    assert (settings.delivery.lease_seconds, settings.delivery.give_up_seconds) == (30, 300)
+    assert settings.monitoring == MonitoringSettings(port=None, host="127.0.0.1")
+    assert settings == Settings()
+
+
+def test_the_example_file_shows_the_defaults() -> None:
+    """An operator copying the example gets the embedded defaults, nothing else."""
+    assert dataclasses.replace(load_settings(EXAMPLE), source=None) == Settings()
+
+
+def _numeric_keys() -> set[str]:
+    keys = set()
+    for section in dataclasses.fields(Settings):
+        if section.name in ("log_level", "source"):
+            continue
+        for setting in dataclasses.fields(getattr(Settings(), section.name)):
+            if str(setting.type).split(" | ")[0] in ("int", "float"):
+                keys.add(f"{section.name}.{setting.name}")
+    return keys
+
+
+def test_every_numeric_setting_has_a_range() -> None:
+    assert _numeric_keys() == set(BOUNDS)
+
+
+def _set(key: str, value: object) -> dict[str, dict[str, object]]:
+    section, name = key.split(".")
+    return {section: {name: value}}
+
+
+def _read(settings: Settings, key: str) -> object:
+    section, name = key.split(".")
+    return getattr(getattr(settings, section), name)
+
+
+@pytest.mark.parametrize("key", sorted(BOUNDS))
+def test_both_ends_of_each_range_are_accepted(key: str) -> None:
+    bounds = BOUNDS[key]
+    for end in (bounds.low, bounds.high):
+        value = int(end) if bounds.whole else end
+        got = _read(settings_from_mapping(_set(key, value)), key)
+        assert got == end
+        assert type(got) is (int if bounds.whole else float)
+
+
+@pytest.mark.parametrize("key", sorted(BOUNDS))
+def test_just_outside_each_range_is_refused(key: str) -> None:
+    bounds = BOUNDS[key]
+    if bounds.whole:
+        outside: tuple[float, ...] = (int(bounds.low) - 1, int(bounds.high) + 1)
+    else:
+        outside = (math.nextafter(bounds.low, -math.inf), math.nextafter(bounds.high, math.inf))
+    for value in outside:
+        with pytest.raises(ConfigError) as caught:
+            settings_from_mapping(_set(key, value))
+        assert str(caught.value) == (
+            f"{key}: must be {'a whole' if bounds.whole else 'a'} number "
+            f"from {bounds.low:g} to {bounds.high:g}, got {value!r}")
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "message"),
+    [
+        ("delivery: {scan_seconds: 0.0001}",
+         "delivery.scan_seconds: must be a number from 1 to 3600, got 0.0001"),
+        ("delivery: {scan_seconds: 1.0e+300}",
+         "delivery.scan_seconds: must be a number from 1 to 3600, got 1e+300"),
+        ("delivery: {concurrency: 99999999999999999999999}",
+         "delivery.concurrency: must be a whole number from 1 to 1000, "
+         "got 99999999999999999999999"),
+        ("delivery: {concurrency: 2.5}",
+         "delivery.concurrency: must be a whole number from 1 to 1000, got 2.5"),
+        ("delivery: {rate_per_second: .nan}",
+         "delivery.rate_per_second: must be a number from 0.1 to 1000, got nan"),
+        ("delivery: {rate_per_second: .inf}",
+         "delivery.rate_per_second: must be a number from 0.1 to 1000, got inf"),
+        ("delivery: {rate_per_second: -.inf}",
+         "delivery.rate_per_second: must be a number from 0.1 to 1000, got -inf"),
+        # YAML 1.1 reads an exponent without a dot as text.
+        ("delivery: {rate_per_second: 1e9}",
+         "delivery.rate_per_second: must be a number, e.g. 25, got '1e9'"),
+        ("delivery: {concurrency: 1e3}",
+         "delivery.concurrency: must be a whole number, e.g. 32, got '1e3'"),
+        ("delivery: {max_attempts: true}",
+         "delivery.max_attempts: must be a whole number, e.g. 5, got True"),
+        ("delivery: {lease_seconds: 0}",
+         "delivery.lease_seconds: must be a number from 5 to 3600, got 0"),
+        ("delivery: {give_up_seconds: .nan}",
+         "delivery.give_up_seconds: must be a number from 10 to 86400, got nan"),
+        ("telegram: {story_parts_at_once: 0}",
+         "telegram.story_parts_at_once: must be a whole number from 1 to 50, got 0"),
+        ("stories: {rescan_seconds: often}",
+         "stories.rescan_seconds: must be a number, e.g. 30, got 'often'"),
+        ("briefing: {top_n: [3]}",
+         "briefing.top_n: must be a whole number, e.g. 8, got [3]"),
+        ("monitoring: {port: 0}",
+         "monitoring.port: must be a whole number from 1 to 65535, got 0"),
+        ("monitoring: {port: 65536}",
+         "monitoring.port: must be a whole number from 1 to 65535, got 65536"),
+        ("monitoring: {port: http}",
+         "monitoring.port: must be a whole number, e.g. 8080, got 'http'"),
+        ("monitoring: {host: ''}", "monitoring.host: must be a non-empty string"),
+        ("monitoring: {host: '  '}", "monitoring.host: must be a non-empty string"),
+        ("monitoring: {host: 127}", "monitoring.host: must be a non-empty string"),
+        ("delivery: {scan_seconds: 3600}\nbriefing: {catch_up_hours: 1}",
+         "briefing.catch_up_hours: must be at least twice delivery.scan_seconds (2 hours), "
+         "or briefings found by a scan are skipped as late; got 1"),
+    ],
+)
+def test_out_of_range_values_are_refused_in_one_line(yaml_text: str, message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        settings_from_mapping(yaml.safe_load(yaml_text))
+    assert str(caught.value) == message
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "key", "expected"),
+    [
+        ("delivery: {concurrency: 32.0}", "delivery.concurrency", 32),
+        ("delivery: {rate_per_second: 1.0e+3}", "delivery.rate_per_second", 1000.0),
+        ("delivery: {rate_per_second: 1_000}", "delivery.rate_per_second", 1000.0),
+        ("monitoring: {port: 9102}", "monitoring.port", 9102),
+        ("monitoring: {host: '0.0.0.0'}", "monitoring.host", "0.0.0.0"),
+        ("delivery: {scan_seconds: 3600}\nbriefing: {catch_up_hours: 2}",
+         "briefing.catch_up_hours", 2.0),
+    ],
+)
+def test_numbers_written_in_other_ways_are_read(yaml_text: str, key: str,
+                                                expected: object) -> None:
+    got = _read(settings_from_mapping(yaml.safe_load(yaml_text)), key)
+    assert (got, type(got)) == (expected, type(expected))
+
+
+@pytest.mark.parametrize("key", sorted(BOUNDS))
+def test_the_example_file_states_each_range(key: str) -> None:
+    lines = EXAMPLE.read_text().splitlines()
+    name = key.split(".")[1]
+    where = next(i for i, line in enumerate(lines) if re.match(rf"\s*(# )?{name}:", line))
+    bounds = BOUNDS[key]
+    assert f"{bounds.low:g} to {bounds.high:g}" in "\n".join(lines[max(where - 4, 0):where])
