@@ -71,19 +71,35 @@ async def test_send_html_message_is_stored_as_the_user_sees_it(
 
 
 @pytest.mark.parametrize(
-    "text",
+    ("text", "visible", "entities"),
     [
-        "<b>bold</b> <strong>s</strong> <i>i</i> <em>e</em> <u>u</u> <ins>i</ins> <s>s</s>",
-        "<strike>s</strike> <del>d</del> <code>c</code> <pre>p</pre>",
-        '<pre><code class="language-python">x = 1</code></pre>',
-        "<blockquote>q</blockquote> <blockquote expandable>long</blockquote>",
-        '<tg-spoiler>x</tg-spoiler> <span class="tg-spoiler">y</span>',
-        '<tg-emoji emoji-id="5368324170671202286">👍</tg-emoji> &lt;&gt;&quot;&#65;&#x42;',
-        "<b>nested <i>ok <u>deep</u></i></b>",
+        ("<b>bold</b> <strong>s</strong> <i>i</i> <em>e</em> <u>u</u> <ins>i</ins> <s>s</s>",
+         "bold s i e u i s",
+         [("bold", 0, 4), ("bold", 5, 1), ("italic", 7, 1), ("italic", 9, 1),
+          ("underline", 11, 1), ("underline", 13, 1), ("strikethrough", 15, 1)]),
+        ("<strike>s</strike> <del>d</del> <code>c</code> <pre>p</pre>", "s d c p",
+         [("strikethrough", 0, 1), ("strikethrough", 2, 1), ("code", 4, 1), ("pre", 6, 1)]),
+        ('<pre><code class="language-python">x = 1</code></pre>', "x = 1", [("pre", 0, 5)]),
+        ("<blockquote>q</blockquote> <blockquote expandable>long</blockquote>", "q long",
+         [("blockquote", 0, 1), ("expandable_blockquote", 2, 4)]),
+        ('<tg-spoiler>x</tg-spoiler> <span class="tg-spoiler">y</span>', "x y",
+         [("spoiler", 0, 1), ("spoiler", 2, 1)]),
+        ('<tg-emoji emoji-id="5368324170671202286">👍</tg-emoji> &lt;&gt;&quot;&#65;&#x42;',
+         '👍 <>"AB', [("custom_emoji", 0, 2)]),  # the emoji is 2 UTF-16 units
+        ("<b>nested <i>ok <u>deep</u></i></b>", "nested ok deep",
+         [("bold", 0, 14), ("italic", 7, 7), ("underline", 10, 4)]),
     ],
 )
-async def test_supported_html_is_accepted(bot: Bot, known_user: int, text: str) -> None:
-    await bot.send_message(known_user, text, parse_mode=ParseMode.HTML)
+async def test_supported_html_is_accepted(
+    bot: Bot, server: SandboxServer, known_user: int, text: str, visible: str,
+    entities: list[tuple[str, int, int]],
+) -> None:
+    sent = await bot.send_message(known_user, text, parse_mode=ParseMode.HTML)
+    stored = server.bot_messages(known_user)[-1]
+    assert stored.message_id == sent.message_id
+    assert (stored.text, stored.html) == (visible, text)  # what the reader sees, and the source
+    assert [(e["type"], e["offset"], e["length"]) for e in stored.entities] == entities
+    assert sent.text == visible
 
 
 @pytest.mark.parametrize(
@@ -148,7 +164,11 @@ async def test_edit_message_text_keeps_history_and_refuses_no_change(
     edited = await bot.edit_message_text(
         "page 2", chat_id=known_user, message_id=sent.message_id, reply_markup=keyboard("Back")
     )
-    assert isinstance(edited, object) and edited is not True
+    assert not isinstance(edited, bool)  # an edited bot message comes back as the Message
+    assert (edited.message_id, edited.text) == (sent.message_id, "page 2")
+    assert edited.edit_date is not None
+    assert edited.reply_markup is not None
+    assert [b.text for row in edited.reply_markup.inline_keyboard for b in row] == ["Back"]
     stored = server.bot_messages(known_user)[-1]
     assert stored.text == "page 2"
     assert [v.text for v in stored.edits] == ["page 1"]
