@@ -17,20 +17,30 @@ error is decided by :func:`bot.delivery.outcome.classify`:
   ``delivery.resend_uncertain`` (default True) the row is resent once, because a lost
   briefing is worse than a duplicate, and duplicates are counted in ``uncertain_count``.
 
-Rows a crashed worker left in ``sending`` longer than ``lease`` are treated the same way
-at start-up. Several workers may share one PostgreSQL database: claims are disjoint.
+A claim is a lease kept alive by this worker's heartbeat (``workers.last_seen``, renewed
+every third of ``delivery.lease_seconds``). On every heartbeat the sender also settles the
+rows of workers whose heartbeat expired, the same way as a read timeout; with
+``exclusive`` (a SQLite file this process holds the lock on) every other worker is known
+to be dead, so their rows are settled at once. Settling needs the row's claim token, so a
+worker frozen past its lease cannot overwrite a row another worker has taken over.
+
+Database errors are retried through :class:`DatabaseRetry` (sending resumes by itself
+when the database answers again); an outage longer than ``give_up_seconds``, or an error
+no retry can fix, ends :meth:`Sender.run` with that error, so the process can stop and be
+restarted rather than sit "up" with its delivery dead.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.constants import ParseMode
@@ -44,12 +54,15 @@ from bot.delivery.ratelimiter import BULK
 from bot.storage.database import Database
 from bot.storage.ledger import ClaimedDelivery, Delivery, DeliveryLedger
 from bot.storage.payloads import Button, CopyPayload, MessagePart, Payload
+from bot.storage.retry import DatabaseRetry
 from bot.storage.subscriptions import Destination, SubscriptionStore
+from bot.storage.workers import WorkerRegistry
 
 __all__ = ["Sender", "keyboard_of", "utc_now"]
 
 _LOG = logging.getLogger(__name__)
 _PAYLOAD_CACHE = 1_000
+T = TypeVar("T")
 
 
 def utc_now() -> datetime:
@@ -77,24 +90,35 @@ class Sender:
         *,
         worker_id: str | None = None,
         clock: Callable[[], datetime] = utc_now,
-        lease: timedelta = timedelta(minutes=5),
         poll_seconds: float = 5.0,
+        retry: DatabaseRetry | None = None,
+        exclusive: bool = False,
+        role: str = "all",
+        problems: Callable[[], str | None] = lambda: None,
     ) -> None:
         self._db = db
         self._bot = bot
         self._settings = settings
         self.worker_id = worker_id or f"worker-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self._clock = clock
-        self._lease = lease
+        self.lease = timedelta(seconds=settings.lease_seconds)
+        self._exclusive = exclusive
+        self._role = role
+        self._problems = problems
         self._poll = poll_seconds
+        self._retry = retry or DatabaseRetry(settings.give_up_seconds)
         self._ledger = DeliveryLedger(db)
-        self._progress = ProgressCommitter(self._ledger)
+        self._workers = WorkerRegistry(db)
+        self._progress = ProgressCommitter(self._ledger, self._retry)
         self._subs = SubscriptionStore(db)
         self._payloads: dict[str, Payload] = {}
         self._wake: asyncio.Event | None = None
         self._requests: set[asyncio.Task[None]] = set()  # Bot API calls in flight
         self._abandoning = False
+        self._crash: BaseException | None = None  # a delivery task that could not go on
+        self.last_heartbeat: datetime | None = None
         self.stats: Counter[str] = Counter()
+        self.sends: Counter[tuple[str, str]] = Counter()  # (kind, outcome) -> messages
 
     # -- driving ---------------------------------------------------------------------
 
@@ -103,20 +127,55 @@ class Sender:
         if self._wake is not None:
             self._wake.set()
 
+    async def _db_call(self, op: Callable[[], Awaitable[T]]) -> T:
+        """A database operation, retried through outages (see :class:`DatabaseRetry`)."""
+        return await self._retry.run(op)
+
     async def recover(self) -> int:
-        """Settle rows a crashed worker left in ``sending`` (older than the lease)."""
-        count = await self._ledger.recover_stale(self._lease, self._clock(),
-                                                 resend=self._settings.resend_uncertain)
+        """Settle the rows other workers left in ``sending``: those whose heartbeat is
+        older than the lease, or every other worker's when this one is ``exclusive``."""
+        now = self._clock()
+        live_since = None if self._exclusive else now - self.lease
+        count = await self._db_call(lambda: self._ledger.recover_orphans(
+            self.worker_id, now, resend=self._settings.resend_uncertain,
+            live_since=live_since))
         if count:
             _LOG.warning("%d deliveries were in flight when a worker stopped; treated as "
                          "uncertain (resend=%s)", count, self._settings.resend_uncertain)
             self.stats["recovered"] += count
+            self.notify()
         return count
+
+    async def heartbeat(self) -> None:
+        """Renew this worker's lease, then settle the rows of workers whose lease expired."""
+        now = self._clock()
+        if self.last_heartbeat is not None and now - self.last_heartbeat > self.lease:
+            _LOG.warning("this worker did not renew its lease for %.0fs (was the process "
+                         "frozen?); rows it held may have been taken over and will not be "
+                         "settled by it", (now - self.last_heartbeat).total_seconds())
+            self.stats["lease_lapsed"] += 1
+        problem = self._problems()
+        if not await self._db_call(lambda: self._workers.heartbeat(self.worker_id, now,
+                                                                   problem)):
+            await self._db_call(lambda: self._workers.register(self.worker_id, self._role,
+                                                               now))
+        self.last_heartbeat = now
+        await self.recover()
+
+    async def _keep_lease(self, stop: asyncio.Event) -> None:
+        interval = max(0.5, self._settings.lease_seconds / 3)
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), interval)
+            if not stop.is_set():
+                await self.heartbeat()
 
     async def _claim(self, limit: int) -> list[ClaimedDelivery]:
         if len(self._payloads) > _PAYLOAD_CACHE:
             self._payloads.clear()
-        return await self._ledger.claim(self.worker_id, limit, self._clock(), self._payloads)
+        now = self._clock()
+        return await self._db_call(lambda: self._ledger.claim(self.worker_id, limit, now,
+                                                              self._payloads))
 
     async def run_once(self) -> int:
         """Claim up to ``concurrency`` ready rows and settle them all; rows handled."""
@@ -133,17 +192,24 @@ class Sender:
         return total
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Send until ``stop`` is set; keeps ``concurrency`` deliveries in flight."""
+        """Send until ``stop`` is set; keeps ``concurrency`` deliveries in flight and the
+        lease renewed. Raises what could not be ridden out (see the module docstring)."""
         self._wake = asyncio.Event()
         self._abandoning = False  # a stopped sender may be run again
-        await self.recover()
+        self._crash = None
+        now = self._clock()
+        await self._db_call(lambda: self._workers.register(self.worker_id, self._role, now))
+        await self.heartbeat()  # settles what a crashed predecessor left, at once
         inflight: set[asyncio.Task[None]] = set()
         stop_wait = asyncio.ensure_future(stop.wait())
+        keeper = asyncio.ensure_future(self._keep_lease(stop))
+        keeper.add_done_callback(self._task_ended)
         try:
             # A claim costs a transaction whatever its size: refill in batches (when half
             # the slots are free), not one row each time a delivery finishes.
             refill_at = max(1, self._settings.concurrency // 2)
             while not stop.is_set():
+                self._raise_crash()
                 free = self._settings.concurrency - len(inflight)
                 if inflight and free < refill_at:
                     await asyncio.wait({*inflight, stop_wait},
@@ -154,6 +220,7 @@ class Sender:
                     task = asyncio.ensure_future(self._deliver(c))
                     inflight.add(task)
                     task.add_done_callback(inflight.discard)
+                    task.add_done_callback(self._task_ended)
                 if claimed:
                     continue
                 self._wake.clear()
@@ -164,13 +231,37 @@ class Sender:
                                        return_when=asyncio.FIRST_COMPLETED)
                 finally:
                     wake_wait.cancel()
+            self._raise_crash()
         finally:
             stop_wait.cancel()
+            keeper.cancel()
             if inflight:
                 await asyncio.gather(*inflight, return_exceptions=True)
+            await asyncio.gather(keeper, return_exceptions=True)
+        await self._signed_off()
+
+    async def _signed_off(self) -> None:
+        """A clean stop: rows this worker still holds may be settled by others at once."""
+        now = self._clock()
+        try:
+            await self._workers.stopped(self.worker_id, now)
+        except Exception as error:  # the lease then simply expires
+            _LOG.warning("could not mark this worker stopped: %s", error)
+
+    def _task_ended(self, task: asyncio.Future[None]) -> None:
+        if task.cancelled() or task.exception() is None:
+            return
+        if self._crash is None:
+            self._crash = task.exception()
+        if self._wake is not None:
+            self._wake.set()
+
+    def _raise_crash(self) -> None:
+        if self._crash is not None:
+            raise self._crash
 
     async def _idle_timeout(self) -> float:
-        upcoming = await self._ledger.next_not_before()
+        upcoming = await self._db_call(self._ledger.next_not_before)
         if upcoming is None:
             return self._poll
         return min(self._poll, max(0.05, (upcoming - self._clock()).total_seconds()))
@@ -215,13 +306,15 @@ class Sender:
 
     async def _deliver(self, claimed: ClaimedDelivery) -> None:
         row, payload = claimed.delivery, claimed.payload
+        token = row.claim_token or ""
         dest = row.destination
         part = row.parts_sent
         migrated = False
         while part < payload.part_count:
             if self._abandoning:  # shutting down: this part was not sent, nor started
-                await self._ledger.requeue(row.id, self._clock(), self._clock(),
-                                           error="worker stopped before sending")
+                now = self._clock()
+                await self._settle(row, "requeued", self._ledger.requeue, row.id, now, now,
+                                   error="worker stopped before sending", token=token)
                 return
             try:
                 await self._request(payload, part, dest)
@@ -229,32 +322,48 @@ class Sender:
                 outcome = classify(exc)
                 if outcome.action is Action.MIGRATED and not migrated and outcome.new_chat_id:
                     migrated = True
-                    new_dest = await self._migrate(row, outcome.new_chat_id)
+                    new_dest = await self._migrate(row, token, outcome.new_chat_id)
                     if new_dest is None:
                         return
                     dest = new_dest
                     continue
-                await self._settle_error(row, dest, part, outcome)
+                await self._settle_error(row, token, dest, part, outcome)
                 return
             except Exception as exc:  # a bug must not stall the queue or loop forever
                 _LOG.exception("delivery %d failed unexpectedly", row.id)
-                await self._ledger.fail(row.id, f"internal error: {exc!r}", self._clock())
-                self.stats["failed"] += 1
+                await self._settle(row, "failed", self._ledger.fail, row.id,
+                                   f"internal error: {exc!r}", self._clock(), token=token)
                 return
             part += 1
             done = part == payload.part_count
-            await self._progress.part_sent(row.id, part, done, self._clock())
+            await self._progress.part_sent(row.id, token, part, done, self._clock())
             self.stats["parts"] += 1
         self.stats["sent"] += 1
+        self.sends[row.kind, "sent"] += 1
 
-    async def _migrate(self, row: Delivery, new_chat_id: int) -> Destination | None:
+    async def _settle(self, row: Delivery, outcome: str,
+                      change: Callable[..., Awaitable[bool]], *args: Any,
+                      **kwargs: Any) -> bool:
+        """Apply one settling change to a claimed row; count it, or say it was fenced."""
+        if await self._db_call(lambda: change(*args, **kwargs)):
+            self.sends[row.kind, outcome] += 1
+            return True
+        _LOG.warning("delivery %d was taken over by another worker while this one held it; "
+                     "leaving it to that worker", row.id)
+        self.stats["fenced"] += 1
+        return False
+
+    async def _migrate(self, row: Delivery, token: str,
+                       new_chat_id: int) -> Destination | None:
         now = self._clock()
         old = row.destination.chat_id
-        await self._subs.migrate_chat(old, new_chat_id, now)
-        if not await self._ledger.retarget(row.id, new_chat_id, now):
-            await self._ledger.fail(row.id, f"chat migrated to {new_chat_id}, which already "
-                                    "has this message", now)
-            self.stats["failed"] += 1
+        await self._db_call(lambda: self._subs.migrate_chat(old, new_chat_id, now))
+        if not await self._db_call(lambda: self._ledger.retarget(row.id, new_chat_id, now,
+                                                                 token=token)):
+            if await self._settle(row, "failed", self._ledger.fail, row.id,
+                                  f"chat migrated to {new_chat_id}, which already has this "
+                                  "message", now, token=token):
+                self.stats["failed"] += 1
             return None
         _LOG.info("chat %d migrated to %d; subscription and unsent messages moved", old,
                   new_chat_id)
@@ -266,46 +375,54 @@ class Sender:
         seconds = min(s.backoff_seconds * 2 ** max(attempts - 1, 0), s.backoff_max_seconds)
         return timedelta(seconds=seconds)
 
-    async def _settle_error(self, row: Delivery, dest: Destination, part: int,
+    async def _settle_error(self, row: Delivery, token: str, dest: Destination, part: int,
                             outcome: Outcome) -> None:
         now = self._clock()
         action, reason = outcome.action, outcome.reason
+        ledger = self._ledger
         if action is Action.RETRY_AFTER:
-            await self._ledger.requeue(row.id, now + timedelta(seconds=outcome.retry_after),
-                                       now, error=reason)
+            await self._settle(row, "flood_requeued", ledger.requeue, row.id,
+                               now + timedelta(seconds=outcome.retry_after), now,
+                               error=reason, token=token)
             self.stats["flood_requeued"] += 1
         elif action is Action.CHAT_GONE:
-            await self._ledger.fail(row.id, reason, now)
-            ended = await self._subs.end_chat(dest.chat_id, reason, now)
-            dropped = await self._ledger.fail_unsent_for_chat(dest.chat_id, reason, now)
+            if not await self._settle(row, "blocked", ledger.fail, row.id, reason, now,
+                                      token=token):
+                return
+            ended = await self._db_call(lambda: self._subs.end_chat(dest.chat_id, reason, now))
+            dropped = await self._db_call(lambda: ledger.fail_unsent_for_chat(
+                dest.chat_id, reason, now))
             _LOG.info("chat %d unreachable (%s): %d subscriptions ended, %d messages dropped",
                       dest.chat_id, reason, ended, dropped)
             self.stats["failed"] += 1
             self.stats["chats_gone"] += 1
         elif action is Action.TOPIC_GONE:
-            await self._ledger.fail(row.id, reason, now)
-            await self._subs.end(dest, reason, now)
-            await self._ledger.fail_unsent_for_chat(dest.chat_id, reason, now,
-                                                    thread_id=dest.thread_id)
+            if not await self._settle(row, "blocked", ledger.fail, row.id, reason, now,
+                                      token=token):
+                return
+            await self._db_call(lambda: self._subs.end(dest, reason, now))
+            await self._db_call(lambda: ledger.fail_unsent_for_chat(
+                dest.chat_id, reason, now, thread_id=dest.thread_id))
             self.stats["failed"] += 1
         elif action is Action.TRANSIENT:
             attempts = row.attempts + 1
             if attempts >= self._settings.max_attempts:
-                await self._ledger.fail(row.id, reason, now, attempts=attempts)
-                self.stats["failed"] += 1
+                if await self._settle(row, "failed", ledger.fail, row.id, reason, now,
+                                      attempts=attempts, token=token):
+                    self.stats["failed"] += 1
             else:
-                await self._ledger.requeue(row.id, now + self._backoff(attempts), now,
-                                           error=reason, attempts=attempts)
+                await self._settle(row, "retried", ledger.requeue, row.id,
+                                   now + self._backoff(attempts), now, error=reason,
+                                   attempts=attempts, token=token)
                 self.stats["backoff"] += 1
         elif action is Action.UNCERTAIN:
             resend = self._settings.resend_uncertain and row.uncertain_count < 1
-            await self._ledger.mark_uncertain(row.id, reason, now,
-                                              resend=self._settings.resend_uncertain,
-                                              uncertain_count=row.uncertain_count)
+            await self._settle(row, "uncertain", ledger.mark_uncertain, row.id, reason, now,
+                               resend=self._settings.resend_uncertain,
+                               uncertain_count=row.uncertain_count, token=token)
             self.stats["uncertain_resent" if resend else "uncertain"] += 1
             _LOG.warning("delivery %d part %d: %s (resend=%s)", row.id, part + 1, reason,
                          resend)
-        else:  # REJECTED, or a second migration
-            await self._ledger.fail(row.id, reason, now)
+        elif await self._settle(row, "failed", ledger.fail, row.id, reason, now,
+                                token=token):  # REJECTED, or a second migration
             self.stats["failed"] += 1
-

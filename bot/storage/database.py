@@ -43,6 +43,7 @@ class Tables:
     deliveries: Table
     known_stories: Table
     broadcasts: Table
+    workers: Table
 
 
 def _sqlite_path(url: str) -> Path | None:

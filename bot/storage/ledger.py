@@ -10,13 +10,20 @@ every part of a multi-part message so a restart resumes at the next part.
 Claiming is ``SELECT … [FOR UPDATE SKIP LOCKED]`` then ``UPDATE … RETURNING`` in one
 transaction: on PostgreSQL the row locks let several workers claim disjoint rows without
 waiting for each other; on SQLite the transaction holds the database write lock.
+
+A claim is a lease: it holds while the claiming worker's heartbeat (``workers.last_seen``)
+is fresh. Rows of a worker whose heartbeat expired are settled by whichever worker is
+alive (:meth:`DeliveryLedger.recover_orphans`). Every claim stamps a fresh
+``claim_token`` and every settling update requires it, so a worker that was frozen past
+its lease and comes back cannot overwrite a row another worker has taken over.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -78,6 +85,7 @@ class Delivery:
     created_at: datetime
     updated_at: datetime
     sent_at: datetime | None
+    claim_token: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +106,7 @@ def delivery_from_row(row: Row[Any]) -> Delivery:
         attempts=int(m["attempts"]), uncertain_count=int(m["uncertain_count"]),
         not_before=m["not_before"], error=m["error"], claimed_by=m["claimed_by"],
         claimed_at=m["claimed_at"], created_at=m["created_at"],
-        updated_at=m["updated_at"], sent_at=m["sent_at"],
+        updated_at=m["updated_at"], sent_at=m["sent_at"], claim_token=m["claim_token"],
     )
 
 
@@ -210,10 +218,12 @@ class DeliveryLedger:
 
     async def claim(self, worker: str, limit: int, now: datetime,
                     payload_cache: dict[str, Payload] | None = None) -> list[ClaimedDelivery]:
-        """Atomically move up to ``limit`` ready rows to ``sending`` for ``worker``."""
+        """Atomically move up to ``limit`` ready rows to ``sending`` for ``worker``, under a
+        fresh claim token (``delivery.claim_token``) that settling them requires."""
         if limit <= 0:
             return []
         d = self._d
+        token = uuid.uuid4().hex
         # Two statements in one transaction, not UPDATE … WHERE id IN (SELECT … LIMIT n
         # SKIP LOCKED): PostgreSQL may re-run such a subquery and claim more than n rows.
         ready = (
@@ -231,7 +241,7 @@ class DeliveryLedger:
                 update(d)
                 .where(d.c.id.in_(ids), d.c.state == DeliveryState.PENDING.value)
                 .values(state=DeliveryState.SENDING.value, claimed_by=worker,
-                        claimed_at=now, updated_at=now)
+                        claimed_at=now, updated_at=now, claim_token=token)
                 .returning(*d.c)
             )
             rows = [delivery_from_row(r) for r in (await conn.execute(stmt)).all()]
@@ -248,37 +258,41 @@ class DeliveryLedger:
 
     # -- settling (each one its own committed transaction) ---------------------------
 
-    async def _set(self, delivery_id: int, now: datetime, *,
-                   only_state: DeliveryState | None = DeliveryState.SENDING,
+    async def _set(self, delivery_id: int, now: datetime, *, token: str | None,
                    **values: Any) -> bool:
+        """Change a claimed row; False (nothing changed) unless the row is still
+        ``sending`` and, when ``token`` is given, still under that claim."""
         d = self._d
-        stmt = update(d).where(d.c.id == delivery_id)
-        if only_state is not None:
-            stmt = stmt.where(d.c.state == only_state.value)
+        stmt = update(d).where(d.c.id == delivery_id, d.c.state == DeliveryState.SENDING.value)
+        if token is not None:
+            stmt = stmt.where(d.c.claim_token == token)
         async with self._db.engine.begin() as conn:
             result = await conn.execute(stmt.values(**values, updated_at=now))
         return bool(result.rowcount)
 
     async def part_sent(self, delivery_id: int, parts_sent: int, done: bool,
-                        now: datetime) -> bool:
+                        now: datetime, *, token: str | None = None) -> bool:
         """Record one more part sent; the last part makes the row ``sent``."""
         values: dict[str, Any] = {"parts_sent": parts_sent}
         if done:
             values.update(state=DeliveryState.SENT.value, sent_at=now, error=None)
-        return await self._set(delivery_id, now, **values)
+        return await self._set(delivery_id, now, token=token, **values)
 
-    async def parts_sent(self, progress: Sequence[tuple[int, int, bool]],
+    async def parts_sent(self, progress: Sequence[tuple[int, str, int, bool]],
                          now: datetime) -> None:
         """Record progress of several rows in one transaction (group commit).
 
-        ``progress`` holds ``(delivery id, parts sent, done)``; each update is still
-        conditional on the row being ``sending``, exactly as :meth:`part_sent`.
+        ``progress`` holds ``(delivery id, claim token, parts sent, done)``; each update is
+        still conditional on the row being ``sending`` under that claim, exactly as
+        :meth:`part_sent`.
         """
         d = self._d
-        base = update(d).where(d.c.id == bindparam("row_id"),
+        base = update(d).where(d.c.id == bindparam("row_id"), d.c.claim_token == bindparam("token"),
                                d.c.state == DeliveryState.SENDING.value)
-        finished = [{"row_id": i, "parts": n} for i, n, done in progress if done]
-        ongoing = [{"row_id": i, "parts": n} for i, n, done in progress if not done]
+        finished = [{"row_id": i, "token": t, "parts": n} for i, t, n, done in progress
+                    if done]
+        ongoing = [{"row_id": i, "token": t, "parts": n} for i, t, n, done in progress
+                   if not done]
         async with self._db.engine.begin() as conn:
             if finished:
                 await conn.execute(base.values(
@@ -289,24 +303,27 @@ class DeliveryLedger:
                                                updated_at=now), ongoing)
 
     async def fail(self, delivery_id: int, error: str, now: datetime, *,
-                   attempts: int | None = None) -> bool:
+                   attempts: int | None = None, token: str | None = None) -> bool:
         values: dict[str, Any] = {"state": DeliveryState.FAILED.value, "error": _error(error)}
         if attempts is not None:
             values["attempts"] = attempts
-        return await self._set(delivery_id, now, **values)
+        return await self._set(delivery_id, now, token=token, **values)
 
     async def requeue(self, delivery_id: int, not_before: datetime, now: datetime, *,
-                      error: str | None = None, attempts: int | None = None) -> bool:
+                      error: str | None = None, attempts: int | None = None,
+                      token: str | None = None) -> bool:
         """Back to ``pending`` to be claimed again at ``not_before``."""
         values: dict[str, Any] = {"state": DeliveryState.PENDING.value,
                                   "not_before": not_before, "error": _error(error),
-                                  "claimed_by": None, "claimed_at": None}
+                                  "claimed_by": None, "claimed_at": None,
+                                  "claim_token": None}
         if attempts is not None:
             values["attempts"] = attempts
-        return await self._set(delivery_id, now, **values)
+        return await self._set(delivery_id, now, token=token, **values)
 
     async def mark_uncertain(self, delivery_id: int, error: str, now: datetime, *,
-                             resend: bool, uncertain_count: int) -> bool:
+                             resend: bool, uncertain_count: int,
+                             token: str | None = None) -> bool:
         """The fate of the current part is unknown (read timeout, crash).
 
         With ``resend`` the row goes back to ``pending`` (counted in ``uncertain_count``,
@@ -315,19 +332,24 @@ class DeliveryLedger:
         """
         if resend and uncertain_count < 1:
             return await self._set(
-                delivery_id, now, state=DeliveryState.PENDING.value, not_before=now,
-                uncertain_count=uncertain_count + 1, error=_error(error),
-                claimed_by=None, claimed_at=None,
+                delivery_id, now, token=token, state=DeliveryState.PENDING.value,
+                not_before=now, uncertain_count=uncertain_count + 1, error=_error(error),
+                claimed_by=None, claimed_at=None, claim_token=None,
             )
-        return await self._set(delivery_id, now, state=DeliveryState.UNCERTAIN.value,
+        return await self._set(delivery_id, now, token=token,
+                               state=DeliveryState.UNCERTAIN.value,
                                uncertain_count=uncertain_count + 1, error=_error(error))
 
-    async def retarget(self, delivery_id: int, new_chat_id: int, now: datetime) -> bool:
-        """Point a row at a migrated chat (False if that chat already has this message)."""
+    async def retarget(self, delivery_id: int, new_chat_id: int, now: datetime, *,
+                       token: str | None = None) -> bool:
+        """Point a row at a migrated chat (False if that chat already has this message,
+        or the row is no longer under this claim)."""
         d = self._d
         async with self._db.engine.begin() as conn:
             row = (await conn.execute(select(d).where(d.c.id == delivery_id))).first()
             if row is None:
+                return False
+            if token is not None and row._mapping["claim_token"] != token:
                 return False
             current = delivery_from_row(row)
             if current.destination.chat_id == new_chat_id:
@@ -354,27 +376,35 @@ class DeliveryLedger:
                                                     error=_error(error), updated_at=now))
         return int(result.rowcount or 0)
 
-    async def recover_stale(self, lease: timedelta, now: datetime, *, resend: bool) -> int:
-        """Rows left in ``sending`` by a crashed worker become ``uncertain``.
+    async def recover_orphans(self, worker: str, now: datetime, *, resend: bool,
+                              live_since: datetime | None) -> int:
+        """Settle rows other workers left in ``sending``; ``worker``'s own are left alone.
 
-        A row whose claim is older than ``lease`` may or may not have reached Telegram;
-        with ``resend`` it goes back to ``pending`` once (like a read timeout).
+        With ``live_since`` only rows of workers whose last heartbeat is older than that
+        instant (or that have no heartbeat row, or stopped) are taken; with None every
+        other worker's row is (a SQLite bot holding the file lock knows it is alone).
+        Such a row may or may not have reached Telegram: with ``resend`` it goes back to
+        ``pending`` once (like a read timeout), otherwise it becomes ``uncertain``.
         """
-        d = self._d
-        stale = (d.c.state == DeliveryState.SENDING.value) & (d.c.claimed_at < now - lease)
+        d, w = self._d, self._db.tables.workers
+        orphan = (d.c.state == DeliveryState.SENDING.value) & (
+            d.c.claimed_by.is_(None) | (d.c.claimed_by != worker))
+        if live_since is not None:
+            live = select(w.c.id).where(w.c.last_seen >= live_since, w.c.stopped_at.is_(None))
+            orphan = orphan & (d.c.claimed_by.is_(None) | d.c.claimed_by.not_in(live))
         note = "worker stopped while sending; fate unknown"
         async with self._db.engine.begin() as conn:
             count = 0
             if resend:
                 result = await conn.execute(
-                    update(d).where(stale, d.c.uncertain_count < 1).values(
+                    update(d).where(orphan, d.c.uncertain_count < 1).values(
                         state=DeliveryState.PENDING.value, not_before=now, error=note,
                         uncertain_count=d.c.uncertain_count + 1, claimed_by=None,
-                        claimed_at=None, updated_at=now))
+                        claimed_at=None, claim_token=None, updated_at=now))
                 count += int(result.rowcount or 0)
             result = await conn.execute(
-                update(d).where(stale).values(
-                    state=DeliveryState.UNCERTAIN.value, error=note,
+                update(d).where(orphan).values(
+                    state=DeliveryState.UNCERTAIN.value, error=note, claim_token=None,
                     uncertain_count=d.c.uncertain_count + 1, updated_at=now))
             count += int(result.rowcount or 0)
         return count

@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, MetaData, select, text
+from sqlalchemy import Connection, MetaData, inspect, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.errors import StorageError
@@ -52,9 +52,20 @@ def _v2(conn: Connection) -> None:
     md.tables["broadcasts"].create(conn, checkfirst=True)
 
 
+def _v3(conn: Connection) -> None:
+    md = build_metadata()
+    # Version 1 creates ``deliveries`` from the current metadata, so a fresh database
+    # already has the column; an upgraded one gets it here.
+    columns = {c["name"] for c in inspect(conn).get_columns("deliveries")}
+    if "claim_token" not in columns:
+        conn.execute(text("ALTER TABLE deliveries ADD COLUMN claim_token VARCHAR(32)"))
+    md.tables["workers"].create(conn, checkfirst=True)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "subscriptions, ledger, payloads", _v1),
     Migration(2, "broadcasts", _v2),
+    Migration(3, "workers and claim tokens", _v3),
 )
 
 

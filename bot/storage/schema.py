@@ -40,7 +40,7 @@ __all__ = [
     "build_metadata",
 ]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -124,6 +124,9 @@ def build_metadata() -> MetaData:
         Column("created_at", UtcDateTime, nullable=False),
         Column("updated_at", UtcDateTime, nullable=False),
         Column("sent_at", UtcDateTime),
+        # version 3: a fresh token per claim; a worker settles a row only while the row
+        # still carries its token (a worker that lost its lease is fenced off).
+        Column("claim_token", String(32)),
         UniqueConstraint("kind", "ref", "chat_id", "thread_id"),
         Index(None, "state", "not_before"),
         Index(None, "chat_id"),
@@ -146,6 +149,21 @@ def build_metadata() -> MetaData:
         Column("started_at", UtcDateTime),
         Column("finished_at", UtcDateTime),
         Index(None, "state"),
+    )
+
+    Table(  # version 3: one row per bot process, its heartbeat is the lease on its claims
+        "workers",
+        md,
+        Column("id", String(64), primary_key=True),
+        Column("role", String(16), nullable=False),
+        Column("host", String(255), nullable=False),
+        Column("pid", Integer, nullable=False),
+        Column("started_at", UtcDateTime, nullable=False),
+        Column("last_seen", UtcDateTime, nullable=False),
+        Column("last_scan_at", UtcDateTime),
+        Column("stopped_at", UtcDateTime),
+        Column("problem", Text),
+        Index(None, "last_seen"),
     )
 
     Table(

@@ -23,6 +23,7 @@ from bot.storage import (
     StatsQueries,
 )
 from bot.storage.payloads import payload_from_json
+from bot.storage.workers import WorkerRegistry
 
 Clock = Any
 OpenDb = Any
@@ -128,19 +129,87 @@ async def test_uncertain_is_resent_at_most_once(db: Database, clock: Clock) -> N
 
 
 @pytest.mark.parametrize("resend", [True, False])
-async def test_recover_stale_claims(db: Database, clock: Clock, resend: bool) -> None:
-    ledger = DeliveryLedger(db)
+async def test_claims_of_a_worker_whose_heartbeat_expired_are_settled(
+    db: Database, clock: Clock, resend: bool
+) -> None:
+    ledger, workers = DeliveryLedger(db), WorkerRegistry(db)
+    lease = timedelta(seconds=30)
     await ledger.add([NewDelivery("digest", "d", Destination(i), BODY) for i in (1, 2)], clock())
+    await workers.register("crashed", "all", clock())
     await ledger.claim("crashed", 1, clock())
-    clock.advance(timedelta(minutes=1))
-    assert await ledger.recover_stale(timedelta(minutes=5), clock(), resend=resend) == 0
-    clock.advance(timedelta(minutes=5))
-    assert await ledger.recover_stale(timedelta(minutes=5), clock(), resend=resend) == 1
+    clock.advance(timedelta(seconds=29))  # its heartbeat is still fresh: hands off
+    assert await ledger.recover_orphans("sweeper", clock(), resend=resend,
+                                        live_since=clock() - lease) == 0
+    clock.advance(timedelta(seconds=2))
+    assert await ledger.recover_orphans("sweeper", clock(), resend=resend,
+                                        live_since=clock() - lease) == 1
     counts = await ledger.counts()
     if resend:
         assert counts == {"pending": 2}
     else:
         assert counts == {"pending": 1, "uncertain": 1}
+
+
+async def test_a_worker_never_recovers_its_own_claims_and_a_stopped_one_is_dead_at_once(
+    db: Database, clock: Clock
+) -> None:
+    ledger, workers = DeliveryLedger(db), WorkerRegistry(db)
+    await ledger.add([NewDelivery("digest", "d", Destination(i), BODY) for i in (1, 2)], clock())
+    for name in ("me", "left"):
+        await workers.register(name, "all", clock())
+        await ledger.claim(name, 1, clock())
+    clock.advance(timedelta(hours=1))  # both heartbeats long expired
+    await workers.stopped("left", clock())
+    assert await ledger.recover_orphans("me", clock(), resend=True,
+                                        live_since=clock() - timedelta(hours=2)) == 1
+    states = {r.claimed_by: r.state for r in await ledger.rows()}
+    assert states == {"me": DeliveryState.SENDING, None: DeliveryState.PENDING}
+
+
+async def test_an_exclusive_owner_settles_every_other_workers_claims_at_once(
+    db: Database, clock: Clock
+) -> None:
+    """SQLite: the process holding the file lock knows every other worker is dead."""
+    ledger, workers = DeliveryLedger(db), WorkerRegistry(db)
+    await ledger.add([NewDelivery("digest", "d", Destination(i), BODY) for i in (1, 2)], clock())
+    await workers.register("killed", "all", clock())
+    await ledger.claim("killed", 2, clock())
+    assert await ledger.recover_orphans("restarted", clock(), resend=False,
+                                        live_since=None) == 2
+    assert await ledger.counts() == {"uncertain": 2}
+
+
+async def test_a_worker_frozen_past_its_lease_cannot_settle_a_row_taken_over(
+    db: Database, clock: Clock
+) -> None:
+    ledger, workers = DeliveryLedger(db), WorkerRegistry(db)
+    await ledger.add([NewDelivery("digest", "d", Destination(1), BODY)], clock())
+    await workers.register("frozen", "all", clock())
+    [old] = await ledger.claim("frozen", 1, clock())
+    clock.advance(timedelta(minutes=2))
+    await workers.register("alive", "all", clock())
+    assert await ledger.recover_orphans("alive", clock(), resend=True,
+                                        live_since=clock() - timedelta(seconds=30)) == 1
+    [new] = await ledger.claim("alive", 1, clock())
+    assert new.delivery.claim_token != old.delivery.claim_token
+    # The frozen worker wakes up and tries every way of settling its old claim.
+    stale = old.delivery.claim_token
+    assert not await ledger.fail(old.delivery.id, "late", clock(), token=stale)
+    assert not await ledger.requeue(old.delivery.id, clock(), clock(), token=stale)
+    assert not await ledger.mark_uncertain(old.delivery.id, "t", clock(), resend=True,
+                                           uncertain_count=0, token=stale)
+    assert not await ledger.part_sent(old.delivery.id, 1, True, clock(), token=stale)
+    assert not await ledger.retarget(old.delivery.id, 99, clock(), token=stale)
+    await ledger.parts_sent([(old.delivery.id, stale or "", 1, True)], clock())
+    row = await ledger.get(old.delivery.id)
+    assert row is not None
+    assert (row.state, row.claimed_by, row.destination.chat_id) == (
+        DeliveryState.SENDING, "alive", 1)
+    # The worker that took it over settles it normally.
+    await ledger.parts_sent([(new.delivery.id, new.delivery.claim_token or "", 1, True)],
+                            clock())
+    row = await ledger.get(old.delivery.id)
+    assert row is not None and row.state is DeliveryState.SENT
 
 
 async def test_fail_unsent_for_chat_and_cancel(db: Database, clock: Clock) -> None:
