@@ -1,18 +1,23 @@
 """One shared send budget for the whole bot, with an interactive lane bulk cannot starve.
 
-Telegram allows about 30 messages a second overall, one a second per chat and twenty a
-minute per group. A briefing fan-out can use all of that, and a reader who types
-``/story`` meanwhile must not wait behind 10,000 queued briefings. So:
+Telegram allows about 30 messages a second overall, one a second per chat (after a short
+burst) and twenty a minute per group. A briefing fan-out can use all of that, and a reader
+who types ``/story`` meanwhile must not wait behind 10,000 queued briefings. So:
 
 * every call that sends or edits takes one token from a single global token bucket
   (``rate_per_second``, a small burst to absorb timer jitter);
 * waiting calls are granted in lane order: *interactive* first (any call whose
   ``rate_limit_args`` is not ``{"lane": "bulk"}``), and a bulk call never starts while an
   interactive call waits for budget;
-* bulk calls also keep per-chat spacing (``per_chat_per_second``) and per-group windows
-  (``per_group_per_minute`` for negative chat ids); interactive calls are not per-chat
-  throttled, so a three-part reply goes out at once;
-* a 429 pauses *all* bulk sending for ``retry_after`` seconds and the call is resent
+* both lanes share each chat's budget: a reader's reply may use a burst of
+  ``per_chat_burst`` messages, then ``per_chat_per_second``; a bulk call waits until the
+  chat's burst is whole again, which is the old one-per-second spacing when only bulk
+  writes to the chat. Groups (negative chat ids) also keep ``per_group_per_minute``;
+* one call per chat is in flight at a time, and a chat's budget is charged when the call
+  *returns*: Telegram counted it on arrival, which is earlier, so network jitter can
+  only make us more careful than Telegram, never draw a 429;
+* a 429 on a bulk call pauses *all* bulk sending for ``retry_after``; a 429 on a reader's
+  reply holds only that chat. Either way the call is resent after ``retry_after``
   (bounded by ``max_retries``).
 
 Efficiency: no polling. Waiters park on futures; one pump task sleeps exactly until the
@@ -46,6 +51,9 @@ _GROUP_WINDOW = 60.0
 _PRUNE_AT = 10_000
 _EPSILON = 1e-9
 _MIN_SLEEP = 1e-4
+# A chat's next call waits this much longer than the limits strictly require: no clock is
+# exact, and when ours and Telegram's disagree at the boundary, ours must be the late one.
+_CHAT_MARGIN = 1e-3
 _LIMITED_PREFIXES = ("send", "edit", "copy", "forward", "stopPoll")
 
 
@@ -76,22 +84,29 @@ def _is_group(chat: int | str) -> bool:
 
 @dataclass
 class _ChatState:
-    """Per-chat bookkeeping for bulk spacing; ``users`` counts callers holding/awaiting it."""
+    """One chat's share of the flood limits; ``users`` counts callers holding/awaiting it.
+
+    ``due`` is the chat's theoretical arrival time (GCRA): the moment its burst allowance
+    is whole again. A call may go ``burst - 1`` intervals before it; each sent call moves
+    it one interval on.
+    """
 
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    last: float = float("-inf")
+    due: float = float("-inf")
+    blocked_until: float = float("-inf")
     window: deque[float] = field(default_factory=deque)
     users: int = 0
 
 
 class LaneRateLimiter(BaseRateLimiter[dict[str, Any]]):
-    """PTB rate limiter with interactive/bulk lanes, per-chat spacing and 429 pauses."""
+    """PTB rate limiter with interactive/bulk lanes, per-chat budgets and 429 handling."""
 
     def __init__(
         self,
         rate_per_second: float = 25.0,
         *,
         per_chat_per_second: float = 1.0,
+        per_chat_burst: int = 3,
         per_group_per_minute: int = 20,
         burst: float | None = None,
         max_retries: int = 5,
@@ -101,9 +116,12 @@ class LaneRateLimiter(BaseRateLimiter[dict[str, Any]]):
     ) -> None:
         if rate_per_second <= 0:
             raise ValueError("rate_per_second must be > 0")
+        if per_chat_burst < 1:
+            raise ValueError("per_chat_burst must be at least 1")
         self._rate = rate_per_second
         self._capacity = burst if burst is not None else max(1.0, rate_per_second * 0.05)
         self._chat_interval = 1.0 / per_chat_per_second if per_chat_per_second > 0 else 0.0
+        self._chat_slack = (per_chat_burst - 1) * self._chat_interval
         self._group_limit = per_group_per_minute
         self._max_retries = max_retries
         self._retry_margin = retry_margin
@@ -118,6 +136,7 @@ class LaneRateLimiter(BaseRateLimiter[dict[str, Any]]):
         self._pump_wake_at = float("-inf")
         self._chats: dict[int | str, _ChatState] = {}
         self.granted = {"interactive": 0, "bulk": 0}
+        self.refused = {"interactive": 0, "bulk": 0}  # 429 answers, by lane
         self.retries = 0
 
     @classmethod
@@ -153,29 +172,72 @@ class LaneRateLimiter(BaseRateLimiter[dict[str, Any]]):
         if not is_limited_endpoint(endpoint):
             return await callback(*args, **kwargs)
         bulk = _is_bulk(rate_limit_args)
+        lane = "bulk" if bulk else "interactive"
         chat = _chat_key(data)
+        state = self._enter(chat)
         attempt = 0
-        while True:
-            if bulk:
-                await self._acquire_bulk(chat)
-            else:
-                await self._acquire(bulk=False)
-                self._record(chat)
-            try:
-                return await callback(*args, **kwargs)
-            except RetryAfter as exc:
-                delay = retry_after_seconds(exc) + self._retry_margin
-                self.pause_bulk(delay)
-                if attempt >= self._max_retries:
-                    _LOG.warning("flood limit still hit after %d retries (%s)", attempt,
-                                 endpoint)
+        try:
+            while True:
+                await (self._bulk_turn(chat, state) if bulk
+                       else self._interactive_turn(chat, state))
+                try:  # this call holds the chat and one token of the global budget
+                    result = await callback(*args, **kwargs)
+                except RetryAfter as exc:
+                    delay = retry_after_seconds(exc) + self._retry_margin
+                    self.refused[lane] += 1
+                    state.blocked_until = max(state.blocked_until, self._clock() + delay)
+                    if bulk:
+                        self.pause_bulk(delay)
+                    if attempt >= self._max_retries:
+                        _LOG.warning("flood limit still hit after %d retries (%s)", attempt,
+                                     endpoint)
+                        raise
+                    attempt += 1
+                    self.retries += 1
+                    _LOG.info("flood limit: %s retried in %.1f s (%s)", endpoint, delay,
+                              "bulk sending paused" if bulk else "this chat only")
+                except BaseException:
+                    self._charge(chat, state)  # it may have reached Telegram
                     raise
-                attempt += 1
-                self.retries += 1
-                _LOG.info("flood limit: %s paused bulk sending for %.1f s", endpoint, delay)
-                if not bulk:
-                    await self._sleep(delay)
-                # bulk: _acquire_bulk waits for the pause to end
+                else:
+                    self._charge(chat, state)
+                    return result
+                finally:
+                    state.lock.release()
+        finally:
+            self._leave(chat, state)
+
+    async def _interactive_turn(self, chat: int | str | None, state: _ChatState) -> None:
+        """Take the chat (in arrival order), wait for its budget, then a global token."""
+        await state.lock.acquire()
+        try:
+            await self._wait_chat(chat, state, bulk=False)
+            await self._acquire(bulk=False)
+        except BaseException:
+            state.lock.release()
+            raise
+
+    async def _bulk_turn(self, chat: int | str | None, state: _ChatState) -> None:
+        """Like :meth:`_interactive_turn`, but never holding the chat while waiting.
+
+        A bulk call waits for budget without the chat's lock, so a reader's reply to the
+        same chat is not queued behind it; if a reader took the chat's budget meanwhile,
+        the token goes back and the call waits again.
+        """
+        while True:
+            await self._wait_bulk_pause()
+            await self._wait_chat(chat, state, bulk=True)
+            await self._acquire(bulk=True)
+            try:
+                await state.lock.acquire()  # free at once unless a call is in flight
+            except BaseException:
+                self._refund()
+                raise
+            now = self._clock()
+            if self._chat_ready(chat, state, now, bulk=True) <= now + _EPSILON:
+                return
+            state.lock.release()
+            self._refund()
 
     # -- lanes -----------------------------------------------------------------------
 
@@ -193,64 +255,71 @@ class LaneRateLimiter(BaseRateLimiter[dict[str, Any]]):
         return (sum(not f.done() for f in self._interactive),
                 sum(not f.done() for f in self._bulk))
 
-    async def _acquire_bulk(self, chat: int | str | None) -> None:
+    async def _wait_bulk_pause(self) -> None:
+        while (now := self._clock()) < self._bulk_resume_at:
+            await self._sleep(self._bulk_resume_at - now)
+
+    # -- per-chat budgets ------------------------------------------------------------
+
+    def _enter(self, chat: int | str | None) -> _ChatState:
         if chat is None:
-            await self._acquire(bulk=True)
-            return
+            return _ChatState()  # nothing to share: a private state for this one call
         state = self._chats.get(chat)
         if state is None:
+            if len(self._chats) >= _PRUNE_AT:
+                self._prune()
             state = self._chats[chat] = _ChatState()
         state.users += 1
-        try:
-            async with state.lock:
-                while True:
-                    ready = self._chat_ready(chat, state)
-                    now = self._clock()
-                    if ready <= now:
-                        break
-                    await self._sleep(ready - now)
-                await self._acquire(bulk=True)
-                self._stamp_chat(chat, state, self._clock())
-        finally:
-            state.users -= 1
-            if state.users == 0 and len(self._chats) > _PRUNE_AT:
-                self._prune()
+        return state
 
-    def _chat_ready(self, chat: int | str, state: _ChatState) -> float:
-        ready = state.last + self._chat_interval
-        if _is_group(chat) and self._group_limit > 0:
-            window = state.window
+    def _leave(self, chat: int | str | None, state: _ChatState) -> None:
+        if chat is not None:
+            state.users -= 1
+
+    async def _wait_chat(self, chat: int | str | None, state: _ChatState, *,
+                         bulk: bool) -> None:
+        while True:
             now = self._clock()
+            ready = self._chat_ready(chat, state, now, bulk=bulk)
+            if ready <= now + _EPSILON:
+                return
+            await self._sleep(ready - now)
+
+    def _chat_ready(self, chat: int | str | None, state: _ChatState, now: float, *,
+                    bulk: bool) -> float:
+        ready = max(state.blocked_until,
+                    _CHAT_MARGIN + (state.due if bulk else state.due - self._chat_slack))
+        if chat is not None and _is_group(chat) and self._group_limit > 0:
+            window = state.window
             while window and window[0] <= now - _GROUP_WINDOW:
                 window.popleft()
             if len(window) >= self._group_limit:
-                ready = max(ready, window[0] + _GROUP_WINDOW)
+                oldest = window[len(window) - self._group_limit]
+                ready = max(ready, oldest + _GROUP_WINDOW + _CHAT_MARGIN)
         return ready
 
-    def _stamp_chat(self, chat: int | str, state: _ChatState, now: float) -> None:
-        state.last = now
-        if _is_group(chat):
+    def _charge(self, chat: int | str | None, state: _ChatState) -> None:
+        """Count a finished call against its chat (at its end: see the module notes)."""
+        now = self._clock()
+        state.due = max(state.due, now) + self._chat_interval
+        if chat is not None and _is_group(chat):
             state.window.append(now)
-
-    def _record(self, chat: int | str | None) -> None:
-        """Interactive sends count towards the chat's spacing for later bulk sends."""
-        if chat is None:
-            return
-        state = self._chats.get(chat)
-        if state is None:
-            if len(self._chats) > _PRUNE_AT:
-                self._prune()
-            state = self._chats[chat] = _ChatState()
-        self._stamp_chat(chat, state, self._clock())
 
     def _prune(self) -> None:
         now = self._clock()
         for key in [k for k, s in self._chats.items()
-                    if s.users == 0 and s.last + self._chat_interval <= now
+                    if s.users == 0 and s.due <= now and s.blocked_until <= now
                     and (not s.window or s.window[-1] <= now - _GROUP_WINDOW)]:
             del self._chats[key]
 
     # -- the global bucket -----------------------------------------------------------
+
+    def _refund(self) -> None:
+        """Give back a bulk token that could not be used (its chat became busy)."""
+        self._tokens = min(self._capacity, self._tokens + 1.0)
+        self.granted["bulk"] -= 1
+        if self._interactive_waiting() or self._bulk_waiting():
+            self._ensure_pump(self._clock(), urgent=True)
 
     def _refill(self, now: float) -> None:
         self._tokens = min(self._capacity, self._tokens + (now - self._stamp) * self._rate)
