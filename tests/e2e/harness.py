@@ -14,9 +14,13 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, JobExecutionEvent
+
 from bot.config import Settings
+from bot.delivery.wiring import DUE_SCAN_JOB
 from bot.sandbox.server import SandboxServer
 from bot.sandbox.state import StoredMessage
+from bot.storage.ledger import DeliveryLedger, DeliveryState
 from bot.storage.subscriptions import Destination, SubscriptionStore
 from bot.telegram.app import build_application, start_bot, stop_bot
 from bot.telegram.context import BotApplication, BotServices
@@ -87,3 +91,45 @@ class Harness:
         await asyncio.sleep(seconds)
 
 
+async def scans_ran(bot: Harness, count: int = 2) -> None:
+    """Wait until the bot's own due-scan job has finished ``count`` more runs. Runs never
+    overlap, so the second of two started after this call: it saw the current clock."""
+    assert bot.app is not None and bot.app.job_queue is not None
+    jobs = bot.app.job_queue
+    [job] = jobs.get_jobs_by_name(DUE_SCAN_JOB)
+    loop = asyncio.get_running_loop()
+    finished = asyncio.Event()
+    runs = 0
+
+    def on_event(event: JobExecutionEvent) -> None:
+        nonlocal runs
+        if event.job_id == job.job.id:
+            runs += 1
+            if runs >= count:
+                loop.call_soon_threadsafe(finished.set)
+
+    jobs.scheduler.add_listener(on_event, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
+    try:
+        async with asyncio.timeout(15):
+            await finished.wait()
+    finally:
+        jobs.scheduler.remove_listener(on_event)
+
+
+async def quiet(bot: Harness, *, scans: int = 2) -> None:
+    """The barrier before asserting that nothing more was sent: the due scan ran at the
+    current clock (``scans=0`` skips that), no ledger row is ready or being sent, and the
+    sandbox has no Bot API call in flight. Never a fixed sleep."""
+    if scans:
+        await scans_ran(bot, scans)
+    ledger = DeliveryLedger(bot.services.require_database())
+    state = bot.server.state
+    async with asyncio.timeout(15):
+        while True:
+            now = bot.clock()
+            busy = [r for r in await ledger.rows() if r.state is DeliveryState.SENDING or (
+                r.state is DeliveryState.PENDING and r.not_before <= now)]
+            in_flight = [c for c in state.bot_calls_since(0) if c.finished is None]
+            if not busy and not in_flight:
+                return
+            await state.wait_change(0.05)  # every send shows in the sandbox's call log

@@ -13,7 +13,7 @@ from bot.sandbox.server import SandboxServer
 from bot.sandbox.state import MemberStatus
 from bot.storage.subscriptions import Destination, Subscription
 from bot.telegram.refresh import rescan_stories
-from tests.e2e.harness import FakeClock, Harness
+from tests.e2e.harness import FakeClock, Harness, quiet
 
 READER, OTHER = 4242, 4343
 CHANNEL = -1005550077
@@ -37,7 +37,7 @@ def briefings(bot: Harness, chat_id: int) -> list[str]:
 
 async def test_the_briefing_arrives_at_the_local_time_with_open_buttons(bot: Harness) -> None:
     await bot.subscribe(READER, time(9, 0), "Europe/Berlin")  # 07:00 UTC
-    await bot.settle(0.5)
+    await quiet(bot)
     assert briefings(bot, READER) == []  # 06:58 UTC: not yet
     bot.clock.advance(minutes=2)
     await bot.until(lambda: len(briefings(bot, READER)) == 1)
@@ -73,9 +73,9 @@ async def test_restarts_and_repeated_scans_never_send_a_second_briefing(
     for _ in range(2):
         await bot.stop()
         await bot.start()
-        await bot.settle()
+        await quiet(bot)
     bot.clock.advance(hours=12)
-    await bot.settle()
+    await quiet(bot)
     assert len(briefings(bot, READER)) == 1
     (bot.settings.stories.folder / "800_abab0000abab.txt").write_text(
         "Apr 2, 2025, 9:00 PM\n\nEvening news\n\nHighlights\n• Something happened\n")
@@ -93,7 +93,7 @@ async def test_downtime_over_the_delivery_time_gives_one_catch_up(bot: Harness) 
     bot.clock.advance(hours=3)  # down from 06:58 to 09:58: both times missed
     await bot.start()
     await bot.until(lambda: len(briefings(bot, READER)) == len(briefings(bot, OTHER)) == 1)
-    await bot.settle()
+    await quiet(bot)
     assert len(briefings(bot, READER)) == len(briefings(bot, OTHER)) == 1
 
 
@@ -101,7 +101,7 @@ async def test_nothing_new_sends_nothing_by_default(bot: Harness) -> None:
     bot.clock.advance(days=30)  # every story is older than the 24-hour window now
     await bot.subscribe(READER, time(7, 0))
     bot.clock.advance(minutes=3)
-    await bot.settle(1.0)
+    await quiet(bot)
     subscription = await bot.services.subscriptions.get(Destination(READER))
     assert subscription is not None and subscription.last_digest_date is not None
     assert briefings(bot, READER) == []
@@ -128,7 +128,7 @@ async def test_instant_subscribers_get_new_and_updated_stories_once(bot: Harness
     await bot.stop()
     await bot.start()  # a restart re-alerts nothing
     await rescan_stories(bot.services)
-    await bot.settle()
+    await quiet(bot)
     assert len(bot.received(READER)) == 2
 
 
