@@ -1,0 +1,93 @@
+"""Broadcast controls are for admins only: a button press or /cancel_broadcast from
+anyone else (a forged callback, a guessed id) is refused and changes nothing."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, time
+from pathlib import Path
+
+import pytest
+
+from bot.sandbox.server import SandboxServer
+from bot.sandbox.state import StoredMessage
+from bot.storage.broadcasts import BroadcastStore
+from tests.e2e.conftest import ADMIN
+from tests.e2e.harness import FakeClock, Harness, quiet
+
+SUBSCRIBERS = list(range(6001, 6006))
+OUTSIDER = 4242
+
+
+@pytest.fixture
+async def bot(story_folder: Path, tmp_path: Path) -> AsyncIterator[Harness]:
+    clock = FakeClock(datetime(2025, 4, 2, 12, 0, tzinfo=UTC))
+    async with SandboxServer() as server:
+        server.add_chat(ADMIN, "private")
+        server.add_chat(OUTSIDER, "private")
+        harness = Harness(server, story_folder, tmp_path, clock)
+        await harness.start()
+        for chat_id in SUBSCRIBERS:
+            await harness.subscribe(chat_id, time(7, 0))
+        try:
+            yield harness
+        finally:
+            await harness.stop()
+
+
+async def say(bot: Harness, text: str, user_id: int) -> list[StoredMessage]:
+    before = len(bot.received(user_id))
+    post = await bot.server.user_message(text, user_id=user_id)
+    assert (await bot.server.wait_reply(post.update_id, user_id, quiet=0.3)).complete
+    return bot.received(user_id)[before:]
+
+
+def got(bot: Harness, text: str) -> Counter[int]:
+    return Counter(chat for chat in SUBSCRIBERS for m in bot.received(chat) if text in m.text)
+
+
+async def draft(bot: Harness, text: str) -> StoredMessage:
+    """The admin's preview panel of a new broadcast (nothing is sent before "Send")."""
+    replies = await say(bot, f"/broadcast {text}", ADMIN)
+    return next(m for m in reversed(replies) if "Broadcast #1" in m.text)
+
+
+async def state(bot: Harness) -> str:
+    broadcast = await BroadcastStore(bot.services.require_database()).get(1)
+    assert broadcast is not None
+    return broadcast.state
+
+
+async def everyone_gets_it_once(bot: Harness, panel: StoredMessage, text: str) -> None:
+    """The admin sends the draft: proof that the outsider's attempts changed nothing."""
+    pressed = await bot.server.press_button(ADMIN, panel.message_id, data="bc:s:1",
+                                            timeout=10)
+    assert pressed.answer is not None
+    await bot.until(lambda: sum(got(bot, text).values()) == len(SUBSCRIBERS))
+    await quiet(bot, scans=0)
+    assert got(bot, text) == Counter({chat: 1 for chat in SUBSCRIBERS})
+
+
+async def test_broadcast_buttons_pressed_by_a_non_admin_are_refused(bot: Harness) -> None:
+    panel = await draft(bot, "Staff party moved")
+    for data in ("bc:t:1", "bc:s:1", "bc:c:1"):  # test send, send, cancel
+        pressed = await bot.server.press_button(ADMIN, panel.message_id, data=data,
+                                                user_id=OUTSIDER, timeout=10)
+        assert pressed.answer is not None, f"{data} was not answered"
+        assert "administrators only" in (pressed.answer_text or "")
+        assert pressed.answer.get("show_alert") is True
+        assert await bot.server.wait_idle(pressed.update_id, quiet=0.3)
+    await quiet(bot, scans=0)
+    assert await state(bot) == "draft"
+    assert got(bot, "Staff party moved") == Counter()  # nothing went out
+    assert bot.received(OUTSIDER) == []  # not even a test copy
+    await everyone_gets_it_once(bot, panel, "Staff party moved")
+
+
+async def test_cancel_broadcast_from_a_non_admin_is_refused(bot: Harness) -> None:
+    panel = await draft(bot, "Office closed on Friday")
+    [refusal] = await say(bot, "/cancel_broadcast 1", OUTSIDER)
+    assert "administrators only" in refusal.text
+    assert await state(bot) == "draft"
+    await everyone_gets_it_once(bot, panel, "Office closed on Friday")
