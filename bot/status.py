@@ -9,18 +9,30 @@ the process then stops and exits non-zero with that one line, so a supervisor re
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 __all__ = ["ProcessStatus"]
 
 
 class ProcessStatus:
-    """Problems by name, plus the one fatal reason that ends the process."""
+    """Problems by name, the one fatal reason that ends the process, and when the last
+    due scan ended (monotonic seconds)."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
         self._problems: dict[str, str] = {}
         self.fatal: str | None = None
         self._on_fatal: list[Callable[[str], None]] = []
+        self.started = clock()
+        self.last_scan_ended: float | None = None
+
+    def scan_finished(self) -> None:
+        self.last_scan_ended = self._clock()
+
+    def seconds_since_scan(self) -> float:
+        """Since the last scan ended, or since start-up before the first one."""
+        return self._clock() - (self.last_scan_ended or self.started)
 
     def set_problem(self, name: str, reason: str) -> None:
         self._problems[name] = reason
@@ -31,6 +43,10 @@ class ProcessStatus:
     @property
     def problems(self) -> dict[str, str]:
         return dict(self._problems)
+
+    def summary(self) -> str | None:
+        """The problems in one line (stored with the heartbeat for ``health``)."""
+        return "; ".join(self._problems.values()) or None
 
     def on_fatal(self, callback: Callable[[str], None]) -> None:
         """Call ``callback(reason)`` when :meth:`fail` is first called (e.g. stop the app)."""

@@ -61,6 +61,7 @@ class ScanReport:
     empty: int = 0
     skipped_late: int = 0
     lost_race: int = 0
+    lag_seconds: float = 0.0  # how late the most overdue briefing of this scan was found
 
 
 class DueScan:
@@ -84,6 +85,7 @@ class DueScan:
         """Create every briefing due at ``now``; safe to run concurrently and repeatedly."""
         t = self._db.tables.subscriptions
         counts = {"due": 0, "created": 0, "empty": 0, "skipped_late": 0, "lost_race": 0}
+        lag = 0.0
         after: tuple[datetime, int] | None = None
         while True:
             stmt = select(t).where(
@@ -98,6 +100,8 @@ class DueScan:
                 batch = [subscription_from_row(r) for r in (await conn.execute(stmt)).all()]
             if not batch:
                 break
+            if after is None and batch[0].next_due_at is not None:  # ordered: the oldest
+                lag = max(0.0, (now - batch[0].next_due_at).total_seconds())
             for chunk_start in range(0, len(batch), _TRANSACTION_ROWS):
                 chunk = batch[chunk_start:chunk_start + _TRANSACTION_ROWS]
                 counts["due"] += len(chunk)
@@ -109,7 +113,7 @@ class DueScan:
             last = batch[-1]
             assert last.next_due_at is not None
             after = (last.next_due_at, last.id)
-        report = ScanReport(**counts)
+        report = ScanReport(**counts, lag_seconds=lag)
         if report.due:
             _LOG.info("due scan: %s", report)
         return report

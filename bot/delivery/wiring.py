@@ -1,7 +1,10 @@
 """Hooking the back-end into a PTB Application: the due scan job and the sender task.
 
 The JobQueue only *triggers* the scan; the database decides what is due, so a missed or
-doubled tick changes nothing. The sender runs as one long-lived task started after the
+doubled tick changes nothing. A scan rides out database outages through the process's
+:class:`DatabaseRetry` (it is idempotent, so running it again from the start is safe).
+
+The sender runs as one long-lived task started after the
 application initialises and stopped before it shuts down, so the bot is still usable while
 the last rows settle: sends in flight get a grace period, then their Bot API calls (never
 a database write) are abandoned and the next start settles those rows as uncertain.
@@ -12,20 +15,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import datetime
 from typing import Any
 
 from telegram.ext import Application, CallbackContext, Job, JobQueue
 
 from bot.config import DeliverySettings
-from bot.delivery.due_scan import DueScan
+from bot.delivery.due_scan import DueScan, ScanReport
 from bot.delivery.sender import Sender, utc_now
+from bot.status import ProcessStatus
+from bot.storage.retry import DatabaseRetry, describe
 
 __all__ = ["SenderService", "attach_sender", "register_due_scan"]
 
 _LOG = logging.getLogger(__name__)
 DUE_SCAN_JOB = "due-scan"
+JobCallback = Callable[[Any], Coroutine[Any, Any, None]]
 
 
 def register_due_scan(
@@ -35,23 +42,39 @@ def register_due_scan(
     *,
     clock: Callable[[], datetime] = utc_now,
     name: str = DUE_SCAN_JOB,
+    retry: DatabaseRetry | None = None,
+    on_finished: Callable[[ScanReport, float], Awaitable[None]] | None = None,
+    supervise: Callable[[str, JobCallback], JobCallback] | None = None,
 ) -> Job[Any]:
-    """Run ``scan`` every ``scan_seconds`` (first run at once: that is the catch-up)."""
+    """Run ``scan`` every ``scan_seconds`` (first run at once: that is the catch-up);
+    ``on_finished(report, seconds)`` hears of each completed scan (health, metrics);
+    ``supervise`` wraps the job so that its failures are reported."""
 
     async def due_scan_job(_context: CallbackContext[Any, Any, Any, Any]) -> None:
-        await scan.run(clock())
+        began = time.perf_counter()
+        report = await (retry.run(lambda: scan.run(clock())) if retry is not None
+                        else scan.run(clock()))
+        if on_finished is not None:
+            await on_finished(report, time.perf_counter() - began)
+
+    callback: JobCallback = due_scan_job
+    if supervise is not None:
+        callback = supervise(name, callback)
 
     return job_queue.run_repeating(
-        due_scan_job, interval=settings.scan_seconds, first=0, name=name,
+        callback, interval=settings.scan_seconds, first=0, name=name,
         job_kwargs={"max_instances": 1, "coalesce": True},
     )
 
 
 class SenderService:
-    """Owns the sender's task: ``start()`` once, ``stop()`` once."""
+    """Owns the sender's task: ``start()`` once, ``stop()`` once. If the sender ends with
+    an error (an outage past ``give_up_seconds``, a bug), the process status is failed
+    with one line, so the process stops and its supervisor restarts it."""
 
-    def __init__(self, sender: Sender) -> None:
+    def __init__(self, sender: Sender, status: ProcessStatus | None = None) -> None:
         self.sender = sender
+        self.status = status
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -70,8 +93,10 @@ class SenderService:
             await self.sender.run(self._stop)
         except asyncio.CancelledError:
             raise
-        except Exception:
+        except Exception as error:
             _LOG.exception("the delivery sender stopped unexpectedly")
+            if self.status is not None:
+                self.status.fail(f"the delivery sender stopped: {describe(error)}")
             raise
 
     async def stop(self, grace_seconds: float = 30.0, settle_seconds: float = 10.0) -> None:

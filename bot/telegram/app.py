@@ -25,6 +25,8 @@ from bot.config import Settings
 from bot.delivery.ratelimiter import LaneRateLimiter
 from bot.delivery.wiring import register_due_scan
 from bot.storage.database import Database
+from bot.storage.owner_lock import DatabaseOwnerLock, sqlite_file
+from bot.storage.retry import DatabaseRetry
 from bot.stories.library import StoryLibrary
 from bot.telegram import admin, broadcasting, reader, subscribers
 from bot.telegram.commands import menu
@@ -32,6 +34,13 @@ from bot.telegram.context import BotApplication, BotContext, BotData, BotService
 from bot.telegram.engine import DeliveryEngine
 from bot.telegram.guards import on_error, throttle_gate
 from bot.telegram.inline import on_inline_query
+from bot.telegram.jobs import supervised
+from bot.telegram.observability import (
+    TimedUpdateProcessor,
+    build_metrics,
+    build_monitoring_server,
+    scan_observer,
+)
 from bot.telegram.refresh import prepare_search_job, rescan_job, rescan_stories
 from bot.telegram.throttle import UserThrottle
 from bot.telegram.transport import use_http_client
@@ -103,11 +112,22 @@ def build_application(settings: Settings, token: str, *,
     if clock is not None:
         services.clock = clock
 
+    limiter = LaneRateLimiter.from_settings(settings.delivery)
+    metrics = build_metrics(services, limiter)
+    monitor = build_monitoring_server(services, metrics) \
+        if settings.monitoring.port is not None else None
+
     async def post_init(app: BotApplication) -> None:
         services.bot_username = app.bot.username
+        database_file = sqlite_file(settings.database.url)
+        if database_file is not None:  # one bot per SQLite file; read-only tools may share
+            services.owner_lock = DatabaseOwnerLock.acquire(database_file)
         db = services.database = await Database.open(settings.database.url)
-        engine = services.engine = DeliveryEngine.create(db, app.bot, services.library,
-                                                         settings, services.clock)
+        retry = services.db_retry = DatabaseRetry(settings.delivery.give_up_seconds,
+                                                  services.status)
+        engine = services.engine = DeliveryEngine.create(
+            db, app.bot, services.library, settings, services.clock, status=services.status,
+            retry=retry, exclusive=services.owner_lock is not None)
         services.wake_sender = engine.wake
         await rescan_stories(services)
         await engine.alerts.catch_up(services.library.stories, services.clock())
@@ -116,21 +136,33 @@ def build_application(settings: Settings, token: str, *,
         jobs = app.job_queue
         assert jobs is not None
         jobs.run_once(prepare_search_job, when=0, name="prepare-search")
-        jobs.run_repeating(rescan_job, interval=settings.stories.rescan_seconds,
+        jobs.run_repeating(supervised("story rescan", rescan_job),
+                           interval=settings.stories.rescan_seconds,
                            first=settings.stories.rescan_seconds, name="rescan")
-        register_due_scan(jobs, engine.scan, settings.delivery, clock=services.clock)
-        jobs.run_repeating(broadcasting.progress_job, first=1.0, name="broadcast-progress",
+        register_due_scan(jobs, engine.scan, settings.delivery, clock=services.clock,
+                          retry=retry, on_finished=scan_observer(services, metrics),
+                          supervise=supervised)
+        jobs.run_repeating(supervised("broadcast progress", broadcasting.progress_job),
+                           first=1.0, name="broadcast-progress",
                            interval=max(0.5, settings.delivery.progress_interval_seconds / 2))
         await engine.sender.start()
+        if monitor is not None:
+            await monitor.start()
+            services.monitoring_url = f"http://{monitor.host}:{monitor.port}"
 
     async def post_stop(app: BotApplication) -> None:
         if services.engine is not None:
             await services.engine.sender.stop()
 
     async def post_shutdown(app: BotApplication) -> None:
+        if monitor is not None:
+            await monitor.stop()
         if services.database is not None:
             await services.database.close()
             services.database = None
+        if services.owner_lock is not None:
+            services.owner_lock.release()
+            services.owner_lock = None
 
     defaults = Defaults(parse_mode=ParseMode.HTML,
                         link_preview_options=LinkPreviewOptions(is_disabled=True),
@@ -143,8 +175,8 @@ def build_application(settings: Settings, token: str, *,
         .base_url(settings.telegram.base_url)
         .defaults(defaults)
         .context_types(context_types)
-        .concurrent_updates(64)
-        .rate_limiter(LaneRateLimiter.from_settings(settings.delivery))
+        .concurrent_updates(TimedUpdateProcessor(64, metrics))
+        .rate_limiter(limiter)
         .post_init(post_init)
         .post_stop(post_stop)
         .post_shutdown(post_shutdown)

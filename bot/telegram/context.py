@@ -23,6 +23,8 @@ from bot.stories.model import Story
 from bot.telegram.throttle import UserThrottle
 
 if TYPE_CHECKING:
+    from bot.storage.owner_lock import DatabaseOwnerLock
+    from bot.storage.retry import DatabaseRetry
     from bot.telegram.engine import DeliveryEngine
 
 __all__ = ["BotApplication", "BotContext", "BotData", "BotServices", "SearchSessions",
@@ -98,6 +100,9 @@ class BotServices:
     admins: TtlCache[tuple[int, int], bool] = field(default_factory=lambda: TtlCache(60.0))
     zones: TtlCache[Destination, ZoneInfo] = field(default_factory=lambda: TtlCache(300.0))
     engine: DeliveryEngine | None = None
+    owner_lock: DatabaseOwnerLock | None = None  # SQLite: this process owns the file
+    db_retry: DatabaseRetry | None = None
+    monitoring_url: str | None = None  # http://host:port once /healthz is served
     wake_sender: Callable[[], None] = lambda: None
     progress_edits: dict[int, float] = field(default_factory=dict)
     # Renderings are pure functions of immutable stories: reuse them while they are current.

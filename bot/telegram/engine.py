@@ -15,7 +15,9 @@ from bot.delivery.digest import LibraryDigestBuilder
 from bot.delivery.due_scan import DueScan
 from bot.delivery.sender import Sender
 from bot.delivery.wiring import SenderService
+from bot.status import ProcessStatus
 from bot.storage.database import Database
+from bot.storage.retry import DatabaseRetry
 from bot.stories.library import StoryLibrary
 
 __all__ = ["DeliveryEngine"]
@@ -31,15 +33,20 @@ class DeliveryEngine:
 
     @classmethod
     def create(cls, db: Database, bot: ExtBot[Any], library: StoryLibrary, settings: Settings,
-               clock: Callable[[], datetime]) -> DeliveryEngine:
-        sender = Sender(db, bot, settings.delivery, clock=clock)
+               clock: Callable[[], datetime], *, status: ProcessStatus | None = None,
+               retry: DatabaseRetry | None = None, exclusive: bool = False) -> DeliveryEngine:
+        """``exclusive``: this process holds the SQLite file lock, so every other worker
+        that ever claimed a row is dead and its rows are settled at once."""
+        status = status or ProcessStatus()
+        sender = Sender(db, bot, settings.delivery, clock=clock, retry=retry,
+                        exclusive=exclusive, problems=status.summary)
         username = bot.username  # deep links in channel deliveries
         return cls(
             scan=DueScan(db, LibraryDigestBuilder(library, settings.briefing,
                                                   bot_username=username),
                          settings.briefing, on_created=sender.notify),
             alerts=AlertPlanner(db, bot_username=username, on_created=sender.notify),
-            sender=SenderService(sender),
+            sender=SenderService(sender, status),
         )
 
     def wake(self) -> None:
