@@ -1,0 +1,60 @@
+"""A group that becomes a supergroup tells the bot with a ``migrate_to_chat_id`` service
+message: the subscription moves then, so the next briefing goes straight to the new chat
+instead of first failing against the old one."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, time
+from pathlib import Path
+
+import pytest
+
+from bot.sandbox.server import SandboxServer
+from bot.storage.subscriptions import Destination, Subscription
+from tests.e2e.harness import FakeClock, Harness, quiet
+
+GROUP, SUPERGROUP, MEMBER = -5005, -1005005, 4242
+
+
+@pytest.fixture
+async def bot(story_folder: Path, tmp_path: Path) -> AsyncIterator[Harness]:
+    clock = FakeClock(datetime(2025, 4, 2, 6, 58, tzinfo=UTC))
+    async with SandboxServer() as server:
+        harness = Harness(server, story_folder, tmp_path, clock)
+        await harness.start()
+        try:
+            yield harness
+        finally:
+            await harness.stop()
+
+
+async def moved(bot: Harness) -> Subscription | None:
+    """The subscription at the supergroup, once the bot has moved it (at most 5 s)."""
+    with_timeout = asyncio.timeout(5)
+    try:
+        async with with_timeout:
+            while (found := await bot.services.subscriptions.get(Destination(SUPERGROUP))) \
+                    is None:  # noqa: ASYNC110 - the bot handles the update in its own time
+                await asyncio.sleep(0.05)
+            return found
+    except TimeoutError:
+        return None
+
+
+@pytest.mark.xfail(strict=True, reason="no handler moves a subscription on a "
+                   "migrate_to_chat_id service message yet (issue 10, section 7)")
+async def test_the_migration_service_message_moves_the_subscription_before_any_send(
+        bot: Harness) -> None:
+    bot.server.add_chat(GROUP, "group", members=[MEMBER])
+    await bot.subscribe(GROUP, time(7, 0), chat_type="group")
+    assert bot.server.migrate_group(GROUP, SUPERGROUP) == SUPERGROUP  # service messages
+    subscription = await moved(bot)
+    assert subscription is not None and subscription.active, "the subscription did not move"
+    assert await bot.services.subscriptions.get(Destination(GROUP)) is None
+
+    bot.clock.advance(minutes=3)  # 07:01: the briefing is due
+    await bot.until(lambda: any("Your briefing" in m.text for m in bot.received(SUPERGROUP)))
+    await quiet(bot)
+    assert [c for c in bot.server.calls() if c.chat_id == GROUP] == []  # nothing failed
