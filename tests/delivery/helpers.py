@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from bot.config import DeliverySettings
+from bot.sandbox import SandboxServer
 from bot.stories.model import Story, StoryBody, latest_order_key
 
 T = TypeVar("T")
@@ -85,3 +86,12 @@ class VirtualTime:
             self.now = max(self.now, when)
             fut.set_result(None)
         return task.result()
+
+
+async def sandbox_idle(server: SandboxServer) -> None:
+    """The barrier before counting what arrived: no Bot API call is still being answered
+    (a slow answer the bot stopped waiting for has landed, or failed). At most 10 s."""
+    state = server.state
+    async with asyncio.timeout(10):
+        while any(call.finished is None for call in state.bot_calls_since(0)):
+            await state.wait_change(0.1)

@@ -21,7 +21,7 @@ from bot.storage import (
     NewDelivery,
     SubscriptionStore,
 )
-from tests.delivery.helpers import fast_settings
+from tests.delivery.helpers import fast_settings, sandbox_idle
 
 Clock = Any
 OpenDb = Any
@@ -175,7 +175,7 @@ async def test_read_timeout_is_uncertain_and_resent_once_by_default(
     await sender.drain()
     [row] = await DeliveryLedger(db).rows()
     assert (row.state, row.uncertain_count) == (DeliveryState.SENT, 1)
-    await asyncio.sleep(0.6)  # let the slow first answer land in the sandbox
+    await sandbox_idle(sandbox)  # the slow first answer has landed in the sandbox
     assert len(sandbox.bot_messages(6)) == 2  # the counted duplicate
     assert sender.stats["uncertain_resent"] == 1
 
@@ -191,7 +191,7 @@ async def test_read_timeout_left_uncertain_when_resend_is_off(
     await sender.drain()
     [row] = await DeliveryLedger(db).rows()
     assert row.state is DeliveryState.UNCERTAIN
-    await asyncio.sleep(0.6)
+    await sandbox_idle(sandbox)  # the slow answer has landed: the only copy
     assert len(sandbox.bot_messages(6)) == 1
 
 
