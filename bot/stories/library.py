@@ -4,11 +4,16 @@ The folder belongs to the newsroom pipeline; the library only reads it. A rescan
 only files whose size or modification time changed, so a folder of thousands of stories
 costs one listing per rescan. A file that turns invalid keeps its last good version in the
 index (the pipeline may have been caught half-way through a write) and is reported.
+
+A symbolic link counts only when it resolves to a file inside the folder; any other link is
+rejected without its target being opened, so a link to ``/proc/self/environ`` cannot leak
+the bot's token into a story.
 """
 
 from __future__ import annotations
 
 import bisect
+import errno
 import os
 import re
 import stat
@@ -31,6 +36,9 @@ _HEX_PREFIX = re.compile(r"^[0-9a-f]{6,}$")
 _WORD = re.compile(r"\w+")
 MAX_QUERY_WORDS = 20
 _Signature = tuple[int, int, int]  # (size, mtime in ns, mode) from one stat
+# Never follow a link when opening (the listing decided what a link may reach), and never
+# wait on a FIFO swapped in after the listing.
+_OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK
 
 
 class StoryFolderError(BotError):
@@ -62,6 +70,15 @@ class Lookup:
     def story(self) -> Story | None:
         """The story when exactly one matched."""
         return self.matches[0] if len(self.matches) == 1 else None
+
+
+@dataclass(slots=True)
+class _Listing:
+    """One look at the folder: what each story file is and where its bytes are."""
+
+    signatures: dict[str, _Signature] = field(default_factory=dict)
+    refused: dict[str, StoryError] = field(default_factory=dict)  # stat failed, bad link
+    links: dict[str, str] = field(default_factory=dict)  # link name -> real path inside
 
 
 @dataclass(slots=True)
@@ -104,6 +121,27 @@ def _read_all(descriptor: int, size: int) -> bytes:
     return b"".join(chunks)
 
 
+def _resolve_link(path: str, inside: str) -> tuple[str, os.stat_result]:
+    """The real path a story link reaches and that file's ``lstat``, or a line-1 error.
+
+    ``inside`` is the folder's real path with a trailing separator. Containment is judged
+    on the resolved path (``realpath`` reads links, never files), so a target outside the
+    folder is never opened.
+    """
+    target = os.path.realpath(path)
+    if not (target + os.sep).startswith(inside):
+        raise StoryError("link points outside the story folder", 1)
+    try:
+        info = Path(target).lstat()
+    except (FileNotFoundError, NotADirectoryError) as exc:
+        if not os.path.lexists(path):
+            raise FileNotFoundError(path) from exc  # the link itself was just deleted
+        raise StoryError("link target does not exist", 1) from exc
+    if stat.S_ISLNK(info.st_mode):  # realpath stops on a link it cannot resolve: a loop
+        raise StoryError("link loops back on itself", 1)
+    return target, info
+
+
 def _words(text: str) -> list[str]:
     return _WORD.findall(text.casefold())
 
@@ -123,7 +161,8 @@ class StoryLibrary:
         self.version = 0  # goes up whenever the index changes (a cache key for renderings)
         self._files: dict[str, _FileState] = {}
         self._listed: dict[str, _Signature] = {}  # the last listing, unreadable names left out
-        self._unstattable: set[str] = set()  # names listed last time whose stat failed
+        self._refused: set[str] = set()  # names listed last time whose stat or link failed
+        self._links: dict[str, str] = {}  # link name -> the real path it was read from
         self._holders: dict[str, set[str]] = {}  # key -> names of files whose story has it
         self._duplicates: dict[str, list[StoryError]] = {}
         self._index = _Index()
@@ -150,34 +189,54 @@ class StoryLibrary:
             raise StoryFolderError(
                 f"cannot list story folder {self.folder}: {exc.strerror or exc}") from exc
 
-    def _list(self) -> tuple[dict[str, _Signature], dict[str, StoryError]]:
-        """The signature of every story file, and an error for each that cannot be stat'ed."""
-        listed: dict[str, _Signature] = {}
-        unstattable: dict[str, StoryError] = {}
+    def _list(self) -> _Listing:
+        """The signature of every story file, and an error for each that cannot be used.
+
+        A plain file costs one ``lstat``; only links (known for free from the listing) pay
+        for resolving their target.
+        """
+        listing = _Listing()
+        inside: str | None = None  # the folder's real path, found at the first link
         for entry in self._entries():
+            name = entry.name
             try:
-                info = entry.stat()
+                if entry.is_symlink():
+                    if inside is None:
+                        inside = os.path.realpath(self.folder).rstrip(os.sep) + os.sep
+                    target, info = _resolve_link(entry.path, inside)
+                    listing.links[name] = target
+                else:
+                    info = entry.stat(follow_symlinks=False)
+            except StoryError as error:
+                listing.refused[name] = error.with_path(name)
+                continue
             except FileNotFoundError:
                 continue  # deleted between listing and stat
-            except OSError as exc:  # symlink loop, permission, …
-                unstattable[entry.name] = StoryError(
-                    f"cannot read file: {exc.strerror or exc}", 1, entry.name)
+            except OSError as exc:  # permission, …
+                listing.refused[name] = StoryError(
+                    f"cannot read file: {exc.strerror or exc}", 1, name)
                 continue
-            listed[entry.name] = (info.st_size, info.st_mtime_ns, info.st_mode)
-        return listed, unstattable
+            listing.signatures[name] = (info.st_size, info.st_mtime_ns, info.st_mode)
+        return listing
 
     def _read(self, path: str, name: str, size: int) -> Story | None:
-        """Parse one file; None when it vanished between listing and reading."""
+        """Parse one file; None when it vanished or stopped being a plain file (a link, a
+        FIFO) since the listing: the next listing judges what it has become."""
         if size > MAX_STORY_BYTES:
             raise StoryError(f"file too large ({size} bytes; the limit is 1 MiB)", 1)
         try:
-            descriptor = os.open(path, os.O_RDONLY)
+            descriptor = os.open(path, _OPEN_FLAGS)
         except FileNotFoundError:
             return None
         except OSError as exc:
+            if exc.errno == errno.ELOOP:  # replaced by a link
+                return None
             raise StoryError(f"cannot read file: {exc.strerror or exc}", 1) from exc
         try:
             data = _read_all(descriptor, size)
+            # a size that changed is the only hint worth a stat: a FIFO reads as empty
+            if len(data) != size and not stat.S_ISREG(os.fstat(descriptor).st_mode):
+                return None
         except OSError as exc:
             raise StoryError(f"cannot read file: {exc.strerror or exc}", 1) from exc
         finally:
@@ -190,17 +249,20 @@ class StoryLibrary:
         Only files whose (size, mtime) signature changed are read; only the keys they touch
         are re-indexed, so one new file in a folder of thousands costs a listing and a parse.
         """
-        listed, unstattable = self._list()
+        listing = self._list()
+        listed, refused, links = listing.signatures, listing.refused, listing.links
         self.last_scan = now or datetime.now(UTC)
-        if listed == self._listed and not unstattable and not self._unstattable:
-            return RescanReport()  # the common case, decided by one dict comparison in C
+        if listed == self._listed and links == self._links and not refused and not self._refused:
+            return RescanReport()  # the common case, decided by dict comparisons in C
 
         previous = self._files
         files = dict(previous)
-        changed = previous.keys() - listed.keys() - unstattable.keys()  # removed
+        changed = previous.keys() - listed.keys() - refused.keys()  # removed
         for name in changed:
             del files[name]
-        for name, error in unstattable.items():
+        relinked = {name for name in links.keys() | self._links.keys()
+                    if links.get(name) != self._links.get(name)}
+        for name, error in refused.items():
             old = previous.get(name)
             files[name] = _FileState(old.story if old else None, error)
             if old is None or old.error != error:
@@ -209,16 +271,16 @@ class StoryLibrary:
         prefix = f"{self.folder}{os.sep}"
         vanished: list[str] = []
         for name, signature in listed.items():
-            if last.get(name) == signature:
+            if last.get(name) == signature and name not in relinked:
                 continue
             changed.add(name)
             old = previous.get(name)
             size, _, mode = signature
             if not stat.S_ISREG(mode):
-                files.pop(name, None)  # a folder or device with a story's name
+                files.pop(name, None)  # a folder or device with a story's name, or its link
                 continue
             try:
-                story = self._read(prefix + name, name, size)
+                story = self._read(links.get(name) or prefix + name, name, size)
             except StoryError as error:
                 files[name] = _FileState(old.story if old else None, error.with_path(name))
                 continue
@@ -229,7 +291,8 @@ class StoryLibrary:
                 files[name] = _FileState(story, None)
         for name in vanished:
             del listed[name]
-        self._files, self._listed, self._unstattable = files, listed, set(unstattable)
+        self._files, self._listed, self._refused = files, listed, set(refused)
+        self._links = links
         if not changed:
             return RescanReport()
         return self._reindex(changed, previous)

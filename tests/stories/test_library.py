@@ -76,7 +76,7 @@ def test_rescan_reports_new_updated_removed_and_rejected_once(story_folder: Path
     fresh.unlink()
     report = library.rescan()
     assert [s.key for s in report.removed] == ["00aa11bb22cc"]
-    assert library.rejections == ()
+    assert not library.rejections
 
 
 def test_unchanged_files_are_not_read_again(story_folder: Path,
@@ -156,7 +156,7 @@ def test_hostile_folder_entries_do_not_stop_the_others(tmp_path: Path) -> None:
     assert set(messages) == {"huge.txt", "binary.txt", "loop.txt"}
     assert "too large" in messages["huge.txt"]
     assert "UTF-8" in messages["binary.txt"]
-    assert "cannot read" in messages["loop.txt"]
+    assert "loops back" in messages["loop.txt"]
 
 
 def test_hostile_entries_that_change_are_picked_up_by_the_next_rescan(tmp_path: Path) -> None:
