@@ -1,9 +1,14 @@
-"""Per-user command throttling: a sliding one-minute window per user id."""
+"""Per-user command throttling: a sliding one-minute window per user id.
+
+Memory follows the users active in the last window, not every user ever seen: users are
+kept in the order of their last allowed request, so each check forgets the idle ones at
+the front of that order, in amortised constant time, with no caller having to prune.
+"""
 
 from __future__ import annotations
 
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from enum import Enum
 
@@ -24,26 +29,45 @@ class UserThrottle:
         self.limit = limit
         self.window = window
         self._clock = clock
-        self._seen: dict[int, deque[float]] = {}
-        self._notified: dict[int, float] = {}
+        # user -> times of their allowed requests in the window; the user whose last one is
+        # oldest comes first. A refused request is not recorded, so it cannot extend a limit.
+        self._seen: OrderedDict[int, deque[float]] = OrderedDict()
+        self._notified: set[int] = set()
+
+    @property
+    def tracked_users(self) -> int:
+        """How many users are held in memory (those allowed a request within the window)."""
+        return len(self._seen)
 
     def check(self, user_id: int) -> ThrottleVerdict:
         now = self._clock()
-        times = self._seen.setdefault(user_id, deque())
+        self._forget_idle(now)
+        times = self._seen.get(user_id)
+        if times is None:
+            times = self._seen[user_id] = deque()
         while times and now - times[0] >= self.window:
             times.popleft()
         if len(times) < self.limit:
             times.append(now)
-            self._notified.pop(user_id, None)
+            self._seen.move_to_end(user_id)
+            self._notified.discard(user_id)
             return ThrottleVerdict.ALLOW
         if user_id in self._notified:
             return ThrottleVerdict.IGNORE
-        self._notified[user_id] = now
+        self._notified.add(user_id)
         return ThrottleVerdict.NOTIFY
 
     def forget_idle(self) -> None:
-        """Drop users whose window has passed, so memory follows active users only."""
-        now = self._clock()
-        for user_id in [u for u, t in self._seen.items() if not t or now - t[-1] >= self.window]:
-            del self._seen[user_id]
-            self._notified.pop(user_id, None)
+        """Drop users whose window has passed; :meth:`check` already does this as it goes."""
+        self._forget_idle(self._clock())
+
+    def _forget_idle(self, now: float) -> None:
+        """Drop users whose every allowed request has left the window (the same test as in
+        :meth:`check`), so forgetting them changes no verdict."""
+        seen = self._seen
+        while seen:
+            user_id, times = next(iter(seen.items()))
+            if times and now - times[-1] < self.window:
+                return
+            del seen[user_id]
+            self._notified.discard(user_id)
