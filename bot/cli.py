@@ -14,12 +14,16 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 from zoneinfo import ZoneInfo
 
 from bot.config import Settings, load_settings, parse_zone
 from bot.errors import BotError, UsageError
 from bot.stories.library import StoryFolderError, StoryLibrary
+
+if TYPE_CHECKING:
+    from bot.monitoring import Verdict
+    from bot.storage.database import Database
 
 __all__ = ["main"]
 
@@ -63,6 +67,9 @@ def _build_parser() -> argparse.ArgumentParser:
     preview.add_argument("--html", action="store_true", help="print the raw HTML parts")
 
     commands.add_parser("stats", help="subscriber, delivery and story figures (no Telegram)")
+    health = commands.add_parser(
+        "health", help="is the running bot healthy? (from the database; exit 0 yes, 1 no)")
+    health.add_argument("--json", action="store_true", help="print the verdict as JSON")
     subscribers = commands.add_parser("subscribers", help="operator tools for subscribers")
     subscriber_commands = subscribers.add_subparsers(dest="subscribers_command",
                                                      metavar="ACTION", required=True)
@@ -149,7 +156,9 @@ def _cmd_preview(args: argparse.Namespace, settings: Settings) -> int:
 
 def _cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     from bot.telegram.runner import run_polling
+    from bot.telegram.startup import require_story_folder
 
+    require_story_folder(settings.stories.folder)
     return run_polling(settings)
 
 
@@ -159,9 +168,44 @@ def _cmd_sandbox(args: argparse.Namespace, settings: Settings) -> int:
     return run_sandbox_session(settings, port=args.port, script=args.script, now=args.now)
 
 
+async def _open_existing_database(settings: Settings) -> Database:
+    """The bot's database for an operator command, which must not create an empty one."""
+    from bot.storage.database import Database
+    from bot.storage.owner_lock import sqlite_file
+
+    path = sqlite_file(settings.database.url)
+    if path is not None and not path.is_file():
+        raise UsageError(f"no database at {path} (database.url): has the bot run with this "
+                         "configuration yet?")
+    return await Database.open(settings.database.url)
+
+
+def _cmd_health(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.monitoring import judge_from_database
+
+    async def verdict() -> Verdict:
+        db = await _open_existing_database(settings)
+        try:
+            return await judge_from_database(db, settings, datetime.now(UTC))
+        finally:
+            await db.close()
+
+    from bot.errors import StorageError
+
+    try:
+        result = asyncio.run(verdict())
+    except StorageError as error:  # unreachable: unhealthy, not a configuration error
+        print(f"unhealthy: {error}")
+        return EXIT_REJECTED
+    if args.json:
+        print(json.dumps(result.to_json()))
+    else:
+        print(result.line())
+    return EXIT_OK if result.healthy else EXIT_REJECTED
+
+
 def _cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
     from bot.operations import collect_stats, format_stats
-    from bot.storage.database import Database
 
     library = StoryLibrary(settings.stories.folder, settings.stories.timezone)
     try:
@@ -170,7 +214,7 @@ def _cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
         print(f"warning: {error}", file=sys.stderr)
 
     async def figures() -> str:
-        db = await Database.open(settings.database.url)
+        db = await _open_existing_database(settings)
         try:
             return format_stats(await collect_stats(db, library, datetime.now(UTC)))
         finally:
@@ -182,10 +226,9 @@ def _cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
 
 def _cmd_subscribers(args: argparse.Namespace, settings: Settings) -> int:
     from bot.operations import export_subscribers
-    from bot.storage.database import Database
 
     async def export() -> None:
-        db = await Database.open(settings.database.url)
+        db = await _open_existing_database(settings)
         try:
             async for chunk in export_subscribers(db, args.format):
                 sys.stdout.write(chunk)
@@ -203,6 +246,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "export": _cmd_export,
     "preview": _cmd_preview,
     "stats": _cmd_stats,
+    "health": _cmd_health,
     "subscribers": _cmd_subscribers,
 }
 

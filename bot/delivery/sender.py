@@ -116,6 +116,7 @@ class Sender:
         self._requests: set[asyncio.Task[None]] = set()  # Bot API calls in flight
         self._abandoning = False
         self._crash: BaseException | None = None  # a delivery task that could not go on
+        self._held: Counter[str] = Counter()  # claim token -> its rows this worker holds
         self.last_heartbeat: datetime | None = None
         self.stats: Counter[str] = Counter()
         self.sends: Counter[tuple[str, str]] = Counter()  # (kind, outcome) -> messages
@@ -136,9 +137,10 @@ class Sender:
         older than the lease, or every other worker's when this one is ``exclusive``."""
         now = self._clock()
         live_since = None if self._exclusive else now - self.lease
+        held = set(self._held)
         count = await self._db_call(lambda: self._ledger.recover_orphans(
             self.worker_id, now, resend=self._settings.resend_uncertain,
-            live_since=live_since))
+            live_since=live_since, held=held))
         if count:
             _LOG.warning("%d deliveries were in flight when a worker stopped; treated as "
                          "uncertain (resend=%s)", count, self._settings.resend_uncertain)
@@ -173,15 +175,35 @@ class Sender:
     async def _claim(self, limit: int) -> list[ClaimedDelivery]:
         if len(self._payloads) > _PAYLOAD_CACHE:
             self._payloads.clear()
-        now = self._clock()
-        return await self._db_call(lambda: self._ledger.claim(self.worker_id, limit, now,
-                                                              self._payloads))
+        return await self._db_call(lambda: self._claim_once(limit))
+
+    async def _claim_once(self, limit: int) -> list[ClaimedDelivery]:
+        """One claim attempt under a fresh token, held before the claim can commit (so a
+        concurrent recovery never takes it). If the attempt fails, its commit may still
+        have happened: the token is dropped and the next recovery settles such rows."""
+        token = uuid.uuid4().hex
+        self._held[token] += 1
+        try:
+            claimed = await self._ledger.claim(self.worker_id, limit, self._clock(),
+                                               self._payloads, token=token)
+        except BaseException:
+            del self._held[token]
+            raise
+        self._held[token] += len(claimed) - 1
+        if not self._held[token]:
+            del self._held[token]
+        return claimed
+
+    def _release(self, token: str) -> None:
+        self._held[token] -= 1
+        if self._held[token] <= 0:
+            del self._held[token]
 
     async def run_once(self) -> int:
         """Claim up to ``concurrency`` ready rows and settle them all; rows handled."""
         claimed = await self._claim(self._settings.concurrency)
         if claimed:
-            await asyncio.gather(*(self._deliver(c) for c in claimed))
+            await asyncio.gather(*(self._deliver_held(c) for c in claimed))
         return len(claimed)
 
     async def drain(self) -> int:
@@ -217,7 +239,7 @@ class Sender:
                     continue
                 claimed = await self._claim(free)
                 for c in claimed:
-                    task = asyncio.ensure_future(self._deliver(c))
+                    task = asyncio.ensure_future(self._deliver_held(c))
                     inflight.add(task)
                     task.add_done_callback(inflight.discard)
                     task.add_done_callback(self._task_ended)
@@ -303,6 +325,12 @@ class Sender:
             await request
         finally:
             self._requests.discard(request)
+
+    async def _deliver_held(self, claimed: ClaimedDelivery) -> None:
+        try:
+            await self._deliver(claimed)
+        finally:
+            self._release(claimed.delivery.claim_token or "")
 
     async def _deliver(self, claimed: ClaimedDelivery) -> None:
         row, payload = claimed.delivery, claimed.payload

@@ -75,11 +75,13 @@ class Database:
         migrations: Sequence[Migration] = MIGRATIONS,
         echo: bool = False,
         connect_args: Mapping[str, Any] | None = None,
+        busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS,
     ) -> Database:
         """Connect, configure the engine and upgrade the schema in place.
 
         ``connect_args`` go to the driver (tests use them to pin a PostgreSQL
-        ``search_path`` to a throw-away schema).
+        ``search_path`` to a throw-away schema); ``busy_timeout_ms`` is how long a SQLite
+        statement waits for another process's lock before it fails (and is retried).
         """
         try:
             parsed = make_url(url)
@@ -101,10 +103,10 @@ class Database:
         engine = make_engine()
         reader: AsyncEngine | None = None
         if backend == "sqlite":
-            _configure_sqlite(engine, immediate=True)
+            _configure_sqlite(engine, immediate=True, busy_timeout_ms=busy_timeout_ms)
             if path is not None:  # a second engine for reads (an in-memory one is private)
                 reader = make_engine()
-                _configure_sqlite(reader, immediate=False)
+                _configure_sqlite(reader, immediate=False, busy_timeout_ms=busy_timeout_ms)
         db = cls(engine, reader)
         try:
             await upgrade(engine, now or datetime.now(UTC), migrations)
@@ -161,14 +163,14 @@ class Database:
         return len(result.all())
 
 
-def _configure_sqlite(engine: AsyncEngine, *, immediate: bool) -> None:
+def _configure_sqlite(engine: AsyncEngine, *, immediate: bool, busy_timeout_ms: int) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let us emit BEGIN ourselves (pysqlite's implicit BEGIN skips DDL statements).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         # The busy timeout first: switching to WAL may itself wait for another connection.
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")

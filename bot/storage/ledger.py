@@ -21,7 +21,7 @@ its lease and comes back cannot overwrite a row another worker has taken over.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -217,13 +217,14 @@ class DeliveryLedger:
     # -- claiming --------------------------------------------------------------------
 
     async def claim(self, worker: str, limit: int, now: datetime,
-                    payload_cache: dict[str, Payload] | None = None) -> list[ClaimedDelivery]:
+                    payload_cache: dict[str, Payload] | None = None, *,
+                    token: str | None = None) -> list[ClaimedDelivery]:
         """Atomically move up to ``limit`` ready rows to ``sending`` for ``worker``, under a
         fresh claim token (``delivery.claim_token``) that settling them requires."""
         if limit <= 0:
             return []
         d = self._d
-        token = uuid.uuid4().hex
+        token = token or uuid.uuid4().hex
         # Two statements in one transaction, not UPDATE … WHERE id IN (SELECT … LIMIT n
         # SKIP LOCKED): PostgreSQL may re-run such a subquery and claim more than n rows.
         ready = (
@@ -377,21 +378,27 @@ class DeliveryLedger:
         return int(result.rowcount or 0)
 
     async def recover_orphans(self, worker: str, now: datetime, *, resend: bool,
-                              live_since: datetime | None) -> int:
-        """Settle rows other workers left in ``sending``; ``worker``'s own are left alone.
+                              live_since: datetime | None,
+                              held: Collection[str] = ()) -> int:
+        """Settle rows left in ``sending`` by workers that are gone.
 
-        With ``live_since`` only rows of workers whose last heartbeat is older than that
+        With ``live_since`` the rows of workers whose last heartbeat is older than that
         instant (or that have no heartbeat row, or stopped) are taken; with None every
-        other worker's row is (a SQLite bot holding the file lock knows it is alone).
+        other worker's rows are (a SQLite bot holding the file lock knows it is alone).
+        ``worker``'s own rows are taken only if their claim token is not in ``held``: a
+        claim whose commit was lost with its connection is not being sent by anyone.
         Such a row may or may not have reached Telegram: with ``resend`` it goes back to
         ``pending`` once (like a read timeout), otherwise it becomes ``uncertain``.
         """
         d, w = self._d, self._db.tables.workers
-        orphan = (d.c.state == DeliveryState.SENDING.value) & (
-            d.c.claimed_by.is_(None) | (d.c.claimed_by != worker))
+        others = d.c.claimed_by.is_(None) | (d.c.claimed_by != worker)
         if live_since is not None:
             live = select(w.c.id).where(w.c.last_seen >= live_since, w.c.stopped_at.is_(None))
-            orphan = orphan & (d.c.claimed_by.is_(None) | d.c.claimed_by.not_in(live))
+            others = d.c.claimed_by.is_(None) | (
+                (d.c.claimed_by != worker) & d.c.claimed_by.not_in(live))
+        mine_unheld = (d.c.claimed_by == worker) & (
+            d.c.claim_token.is_(None) | d.c.claim_token.not_in(list(held)))
+        orphan = (d.c.state == DeliveryState.SENDING.value) & (others | mine_unheld)
         note = "worker stopped while sending; fate unknown"
         async with self._db.engine.begin() as conn:
             count = 0

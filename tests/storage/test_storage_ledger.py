@@ -150,20 +150,30 @@ async def test_claims_of_a_worker_whose_heartbeat_expired_are_settled(
         assert counts == {"pending": 1, "uncertain": 1}
 
 
-async def test_a_worker_never_recovers_its_own_claims_and_a_stopped_one_is_dead_at_once(
+async def test_a_worker_keeps_the_claims_it_holds_and_a_stopped_one_is_dead_at_once(
     db: Database, clock: Clock
 ) -> None:
     ledger, workers = DeliveryLedger(db), WorkerRegistry(db)
-    await ledger.add([NewDelivery("digest", "d", Destination(i), BODY) for i in (1, 2)], clock())
-    for name in ("me", "left"):
-        await workers.register(name, "all", clock())
-        await ledger.claim(name, 1, clock())
-    clock.advance(timedelta(hours=1))  # both heartbeats long expired
+    await ledger.add([NewDelivery("digest", "d", Destination(i), BODY) for i in (1, 2, 3)],
+                     clock())
+    await workers.register("me", "all", clock())
+    await workers.register("left", "all", clock())
+    [held] = await ledger.claim("me", 1, clock())
+    await ledger.claim("left", 1, clock())
+    clock.advance(timedelta(hours=1))  # every heartbeat long expired, mine included
     await workers.stopped("left", clock())
-    assert await ledger.recover_orphans("me", clock(), resend=True,
+    tokens = {held.delivery.claim_token or ""}
+    assert await ledger.recover_orphans("me", clock(), resend=True, held=tokens,
                                         live_since=clock() - timedelta(hours=2)) == 1
-    states = {r.claimed_by: r.state for r in await ledger.rows()}
-    assert states == {"me": DeliveryState.SENDING, None: DeliveryState.PENDING}
+    states = {r.destination.chat_id: (r.state, r.claimed_by) for r in await ledger.rows()}
+    assert states == {1: (DeliveryState.SENDING, "me"), 2: (DeliveryState.PENDING, None),
+                      3: (DeliveryState.PENDING, None)}
+    # A claim whose commit the worker never heard of (its connection died) is held by
+    # nobody: the worker's own next recovery settles it.
+    await ledger.claim("me", 1, clock(), token="lost-with-the-connection")
+    assert await ledger.recover_orphans("me", clock(), resend=True, held=tokens,
+                                        live_since=clock() - timedelta(hours=2)) == 1
+    assert (await ledger.counts()) == {"sending": 1, "pending": 2}
 
 
 async def test_an_exclusive_owner_settles_every_other_workers_claims_at_once(
