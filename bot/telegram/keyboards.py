@@ -1,4 +1,4 @@
-"""Inline keyboards: open buttons per story and paging rows."""
+"""Inline keyboards: open buttons per story, paging rows, and "Continue" under long stories."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.delivery.digest import deep_link
 from bot.stories.model import Story
-from bot.telegram.callbacks import LatestPage, OpenStory, SearchPage
+from bot.telegram.callbacks import LatestPage, MoreParts, OpenStory, SearchPage
 
-__all__ = ["deep_link", "latest_keyboard", "open_keyboard", "search_keyboard"]
+__all__ = ["continue_keyboard", "deep_link", "latest_keyboard", "open_keyboard",
+           "search_keyboard"]
 
 _PER_ROW = 5
 
@@ -54,3 +55,10 @@ def search_keyboard(page: Sequence[Story], first_number: int, session: str, page
     if nav:
         rows.append(nav)
     return InlineKeyboardMarkup(rows)
+
+
+def continue_keyboard(story: Story, start: int, count: int, tag: str) -> InlineKeyboardMarkup:
+    """"Continue (6/52)": sends the next batch of a long story, from part ``start`` + 1."""
+    return InlineKeyboardMarkup([[InlineKeyboardButton(
+        f"Continue ({start + 1}/{count})",
+        callback_data=MoreParts(story.key, start, tag).encode())]])

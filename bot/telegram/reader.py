@@ -1,7 +1,10 @@
 """Reader handlers: /start, /help, /latest, /story, /search, plain-text search, buttons.
 
 Thin on purpose: parse the arguments, ask the story library, render, reply. Replies use
-``Message.reply_text``, which keeps forum-topic replies in their topic.
+``Message.reply_text``, which keeps forum-topic replies in their topic. A long story goes
+out ``telegram.story_parts_at_once`` parts at a time, with a "Continue" button under the
+last part sent: Telegram lets a chat have about one message a second, so 52 parts at once
+would hold the chat for a minute.
 """
 
 from __future__ import annotations
@@ -10,18 +13,31 @@ import logging
 from collections.abc import Sequence
 from html import escape
 
-from telegram import InlineKeyboardMarkup, Message, Update
+from telegram import CallbackQuery, InlineKeyboardMarkup, Message, Update
 from telegram.constants import ChatType
 from telegram.error import BadRequest
 
 from bot.render import render_story
 from bot.render.headlines import render_headlines, render_latest_page
 from bot.stories.model import Story
-from bot.telegram.callbacks import LatestPage, OpenStory, SearchPage, parse_callback
+from bot.telegram.callbacks import (
+    LatestPage,
+    MoreParts,
+    OpenStory,
+    SearchPage,
+    parse_callback,
+    parts_tag,
+)
 from bot.telegram.commands import help_text, usage
 from bot.telegram.context import BotContext
 from bot.telegram.destinations import destination_of
-from bot.telegram.keyboards import deep_link, latest_keyboard, open_keyboard, search_keyboard
+from bot.telegram.keyboards import (
+    continue_keyboard,
+    deep_link,
+    latest_keyboard,
+    open_keyboard,
+    search_keyboard,
+)
 
 __all__ = [
     "on_button",
@@ -55,15 +71,53 @@ def _quoted(text: str) -> str:
     return escape(text if len(text) <= _ECHO else text[: _ECHO - 1] + "…")
 
 
-async def _send_story(message: Message, story: Story, context: BotContext) -> None:
+async def _story_parts(context: BotContext, message: Message, story: Story) -> list[str]:
     services = context.services
     zone = await services.reader_zone(destination_of(message))
     parts = services.story_parts.get((story, zone.key))
     if parts is None:
         parts = render_story(story, zone)
         services.story_parts.put((story, zone.key), parts)
-    for part in parts:
-        await message.reply_text(part, do_quote=False)
+    return parts
+
+
+async def _send_parts(message: Message, story: Story, parts: Sequence[str], start: int,
+                      context: BotContext) -> None:
+    """Parts ``start``… of a story, at most ``story_parts_at_once`` of them; "Continue"
+    under the last one sent when more remain."""
+    end = min(len(parts), start + context.services.settings.telegram.story_parts_at_once)
+    more = (continue_keyboard(story, end, len(parts), parts_tag(parts))
+            if end < len(parts) else None)
+    for index in range(start, end):
+        await message.reply_text(parts[index], do_quote=False,
+                                 reply_markup=more if index == end - 1 else None)
+
+
+async def _send_story(message: Message, story: Story, context: BotContext) -> None:
+    await _send_parts(message, story, await _story_parts(context, message, story), 0, context)
+
+
+async def _continue_story(query: CallbackQuery, message: Message, action: MoreParts,
+                          context: BotContext) -> None:
+    """The next batch of a long story, once per button however often it is pressed."""
+    story = context.services.library.get(action.key)
+    if story is None:
+        await query.answer("That story is no longer available. Try /latest.")
+        return
+    parts = await _story_parts(context, message, story)
+    if parts_tag(parts) != action.tag or not 0 < action.start < len(parts):
+        await query.answer(f"This story has changed since. Send /story {story.key} to read "
+                           "it again from the start.", show_alert=True)
+        return
+    await query.answer()
+    # The button goes first: a second press (a double tap) then finds nothing to remove.
+    try:
+        await message.edit_reply_markup(reply_markup=None)
+    except BadRequest as error:
+        if "not modified" in error.message:
+            return  # already pressed: that press is sending this batch
+        log.info("could not remove a Continue button: %s", error.message)
+    await _send_parts(message, story, parts, action.start, context)
 
 
 async def _latest_page(context: BotContext, message: Message, start: int,
@@ -229,7 +283,8 @@ async def _edit(message: Message, text: str, keyboard: InlineKeyboardMarkup) -> 
 
 
 async def on_button(update: Update, context: BotContext) -> None:
-    """Buttons of story lists: open a story, page /latest or search results."""
+    """Buttons of story lists: open a story, page /latest or search results, and the
+    "Continue" button under a long story."""
     query = update.callback_query
     if query is None:
         return
@@ -268,3 +323,5 @@ async def on_button(update: Update, context: BotContext) -> None:
             return
         await query.answer()
         await _edit(message, *page)
+    elif isinstance(action, MoreParts):
+        await _continue_story(query, message, action, context)

@@ -320,3 +320,47 @@ async def test_a_429_on_bulk_pauses_bulk_but_not_replies() -> None:
     assert rl.refused == {"interactive": 0, "bulk": 1}
     assert [t for t, _, c in log if c == 20] == [pytest.approx(3.1, abs=0.02)]
     assert [t for t, _, c in log if c == 21] == [pytest.approx(0.5, abs=0.02)]
+
+
+async def test_a_chat_is_charged_when_telegram_may_have_counted_the_call() -> None:
+    # Telegram counts a call when it arrives, somewhere between our start and its answer.
+    # A first reply that crawls there and a fourth that flies must still arrive a second
+    # after the first three.
+    vt = VirtualTime()
+    rl = limiter(vt, rate=100.0)
+    log: Log = []
+    latencies = iter([0.4, 0.0, 0.0, 0.0, 0.0])
+
+    async def reply() -> bool:
+        await vt.sleep(next(latencies))
+        log.append((vt.now, "interactive", 42))  # arrival at Telegram
+        return True
+
+    async def story() -> None:
+        for _ in range(5):
+            await rl.process_request(reply, (), {}, "sendMessage", {"chat_id": 42}, None)
+
+    await vt.run(story())
+    assert len(log) == 5
+    assert telegram_refusals(log) == 0
+
+
+async def test_a_token_a_briefing_could_not_use_goes_back_to_the_budget() -> None:
+    # The second briefing to chat 42 gets its global token at 3.0, just as the reader's
+    # reply (sent at 2.0) has moved that chat's budget on: it must give the token back,
+    # not waste a whole second of the fan-out's budget.
+    vt = VirtualTime()
+    rl = limiter(vt, rate=1.0)
+    log: Log = []
+
+    async def at(when: float, chat: int, *, bulk: bool) -> None:
+        await vt.sleep(when)
+        await call(rl, vt, log, chat, bulk=bulk)
+
+    await vt.run(asyncio.gather(at(0.0, 42, bulk=True), at(0.0, 42, bulk=True),
+                                at(1.0, 9, bulk=True), at(1.1, 42, bulk=False),
+                                at(3.5, 8, bulk=True)))
+    times = sorted(t for t, _, _ in log)
+    assert times == pytest.approx([0.0, 1.0, 2.0, 3.0, 4.0], abs=0.01)  # one a second
+    assert rl.granted == {"interactive": 1, "bulk": 4}
+    assert telegram_refusals(log) == 0
