@@ -1,16 +1,27 @@
-"""``run``: long polling against the configured Bot API root."""
+"""``run``: long polling against the configured Bot API root.
+
+Before python-telegram-bot's own ``run_polling`` takes the event loop, :func:`connect`
+reaches the Bot API (waiting for it as long as it takes, stopping on SIGINT/SIGTERM), so a
+bad token or address is one line and exit 2. After the application stops, a fatal reason a
+part of the bot gave (``services.status.fail``) is one line and exit 1.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
+import signal
 import sys
 
 from telegram import Update
 
 from bot.config import TOKEN_ENV, Settings, read_token
+from bot.status import ProcessStatus
 from bot.telegram.app import build_application
-from bot.telegram.redaction import install_token_redaction
+from bot.telegram.context import BotApplication
+from bot.telegram.redaction import TokenRedactingFilter, install_token_redaction
+from bot.telegram.startup import connect, watch_polling
 
 __all__ = ["configure_logging", "run_polling"]
 
@@ -41,6 +52,8 @@ def describe(settings: Settings) -> str:
 
 
 def run_polling(settings: Settings) -> int:
+    """Run until stopped: 0 after SIGINT/SIGTERM, 1 when a part gave up, 2 when the token
+    or address is refused (a :class:`~bot.telegram.startup.StartupError`)."""
     token = read_token()
     if token is None:
         print(MISSING_TOKEN, file=sys.stderr)
@@ -50,5 +63,45 @@ def run_polling(settings: Settings) -> int:
     os.environ.setdefault("PTB_TIMEDELTA", "true")
     log.info("starting %s", describe(settings))
     app = build_application(settings, token)
-    app.run_polling(allowed_updates=Update.ALL_TYPES)
+    status = _status_of(app)
+    # PTB's run_polling runs on the current event loop; connect on the same one first.
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        connected = loop.run_until_complete(_connect(app, status, settings, token))
+    except BaseException:
+        loop.close()
+        raise
+    if not connected:  # stopped while waiting for Telegram
+        loop.close()
+        return 0
+    watch_polling(app, status)
+    # bootstrap_retries=-1: a network blip between connecting and deleteWebhook is waited
+    # out, not a traceback.
+    app.run_polling(allowed_updates=Update.ALL_TYPES, bootstrap_retries=-1)
+    if status.fatal is not None:
+        print(f"error: {TokenRedactingFilter(token).redact(status.fatal)}", file=sys.stderr)
+        return 1
     return 0
+
+
+def _status_of(app: BotApplication) -> ProcessStatus:
+    services = app.bot_data.services
+    if services is None:  # pragma: no cover - build_application always installs them
+        raise RuntimeError("bot services were not installed")
+    return services.status
+
+
+async def _connect(app: BotApplication, status: ProcessStatus, settings: Settings,
+                   token: str) -> bool:
+    """:func:`connect`, stopped by SIGINT/SIGTERM (PTB installs its own handlers later)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    signals = (signal.SIGINT, signal.SIGTERM)
+    for sig in signals:
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        return await connect(app.bot, status, settings.telegram.base_url, token, stop=stop)
+    finally:
+        for sig in signals:
+            loop.remove_signal_handler(sig)

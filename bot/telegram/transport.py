@@ -22,28 +22,37 @@ verified against ``SSL_CERT_FILE``/``SSL_CERT_DIR`` if set, else certifi's bundl
 No error this module raises carries the bot token: not in its message (text that would
 show it is withheld) and not in its chain (aiohttp's own exceptions name the URL, so they
 are not attached).
+
+Both clients report the HTTP status of each answer to a shared :class:`RequestWatch`:
+python-telegram-bot raises the same ``InvalidToken`` for a rejected token (401) and a wrong
+``base_url`` (404), and says nothing when polling works again after a 409, but the request
+layer sees both. Both also read an answer that is not JSON (a proxy's or web server's error
+page) without PTB's ERROR and traceback: the error raised then says it once, where caught.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import ssl
 import urllib.request
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
 
 import aiohttp
 import certifi
-from telegram.error import NetworkError, TimedOut
+from telegram import Bot
+from telegram.error import NetworkError, TelegramError, TimedOut
 from telegram.ext import ApplicationBuilder
 from telegram.request import BaseRequest, HTTPXRequest, RequestData
 
 if TYPE_CHECKING:
-    from telegram._utils.types import UploadFileDict
+    from telegram._utils.types import JSONDict, ODVInput, UploadFileDict
 
 from bot.config import HttpClient
 
-__all__ = ["AiohttpRequest", "use_http_client"]
+__all__ = ["AiohttpRequest", "HttpxRequest", "RequestWatch", "use_http_client", "watch_of"]
 
 NOT_SENT_MESSAGE: Final = "Connect timeout: no connection in time; the request was not sent"
 _UNSET = BaseRequest.DEFAULT_NONE
@@ -53,11 +62,55 @@ def _resolve(value: float | object | None, default: float | None) -> float | Non
     return default if value is _UNSET else value  # type: ignore[return-value]
 
 
-class AiohttpRequest(BaseRequest):
+class RequestWatch:
+    """The HTTP status of the last answer to each Bot API method, and who wants to know."""
+
+    def __init__(self) -> None:
+        self._last: dict[str, int] = {}
+        self._listeners: list[Callable[[str, int], None]] = []
+
+    def last_status(self, method: str) -> int | None:
+        """The status of ``method``'s last answer (None: it never got one)."""
+        return self._last.get(method)
+
+    def subscribe(self, listener: Callable[[str, int], None]) -> None:
+        """Call ``listener(method, status)`` after every answer; it must not raise."""
+        self._listeners.append(listener)
+
+    def record(self, url: str, status: int) -> None:
+        method = url.rpartition("/")[2]
+        if not method.isidentifier():  # a file download, not a method
+            return
+        self._last[method] = status
+        for listener in self._listeners:
+            listener(method, status)
+
+
+class _Watched:
+    """What both clients add to PTB's: answers reported to ``watch``, quiet JSON parsing."""
+
+    __slots__ = ()
+    watch: RequestWatch | None
+
+    def _answered(self, url: str, answer: tuple[int, bytes]) -> tuple[int, bytes]:
+        if self.watch is not None:
+            self.watch.record(url, answer[0])
+        return answer
+
+    @staticmethod
+    def parse_json_payload(payload: bytes) -> JSONDict:
+        try:
+            parsed: JSONDict = json.loads(payload.decode("utf-8", "replace"))
+        except ValueError:
+            raise TelegramError("Invalid server response (not JSON)") from None
+        return parsed
+
+
+class AiohttpRequest(_Watched, BaseRequest):
     """PTB's request interface over aiohttp; one session, opened by ``initialize``."""
 
     __slots__ = ("_connect", "_limit", "_media_write", "_pool", "_proxies", "_read",
-                 "_session")
+                 "_session", "watch")
 
     def __init__(
         self,
@@ -66,7 +119,9 @@ class AiohttpRequest(BaseRequest):
         connect_timeout: float | None = 5.0,
         pool_timeout: float | None = 1.0,
         media_write_timeout: float | None = 20.0,
+        watch: RequestWatch | None = None,
     ) -> None:
+        self.watch = watch
         self._limit = connection_pool_size
         self._read = read_timeout
         self._connect = connect_timeout
@@ -126,7 +181,7 @@ class AiohttpRequest(BaseRequest):
                 method, url, data=_body(request_data, files), timeout=timeout,
                 allow_redirects=False, proxy=self._proxy_for(url),
             ) as response:
-                return response.status, await response.read()
+                answer = response.status, await response.read()
         except aiohttp.ConnectionTimeoutError:
             failure = TimedOut(NOT_SENT_MESSAGE)
             cause: BaseException | None = aiohttp.ConnectionTimeoutError(NOT_SENT_MESSAGE)
@@ -135,6 +190,8 @@ class AiohttpRequest(BaseRequest):
         except aiohttp.ClientError as err:
             failure = NetworkError(f"aiohttp.{type(err).__name__}: {_without(url, err)}")
             cause = None
+        else:
+            return self._answered(url, answer)
         raise failure from cause
 
     def _proxy_for(self, url: str) -> str | None:
@@ -177,12 +234,46 @@ def _without(url: str, err: Exception) -> str:
     return "(details withheld: they contain the bot token)" if secret and secret in text else text
 
 
+class HttpxRequest(_Watched, HTTPXRequest):
+    """PTB's own httpx client (``telegram.http_client: httpx``), reporting to a watch."""
+
+    __slots__ = ("watch",)
+
+    def __init__(self, connection_pool_size: int = 256,
+                 watch: RequestWatch | None = None) -> None:
+        super().__init__(connection_pool_size=connection_pool_size)
+        self.watch = watch
+
+    async def do_request(
+        self,
+        url: str,
+        method: str,
+        request_data: RequestData | None = None,
+        read_timeout: ODVInput[float] = _UNSET,
+        write_timeout: ODVInput[float] = _UNSET,
+        connect_timeout: ODVInput[float] = _UNSET,
+        pool_timeout: ODVInput[float] = _UNSET,
+    ) -> tuple[int, bytes]:
+        return self._answered(url, await super().do_request(
+            url, method, request_data=request_data, read_timeout=read_timeout,
+            write_timeout=write_timeout, connect_timeout=connect_timeout,
+            pool_timeout=pool_timeout))
+
+
+def watch_of(bot: Bot) -> RequestWatch | None:
+    """The watch ``bot``'s requests report to (None if they were not made here)."""
+    request = bot.request
+    return request.watch if isinstance(request, _Watched) else None
+
+
 def use_http_client(builder: ApplicationBuilder[Any, Any, Any, Any, Any, Any],
                     client: HttpClient) -> None:
-    """Give ``builder`` the chosen request objects: one for calls, one for getUpdates."""
+    """Give ``builder`` the chosen request objects: one for calls, one for getUpdates, both
+    reporting to one :class:`RequestWatch`."""
+    watch = RequestWatch()
     if client == "httpx":
-        builder.request(HTTPXRequest(connection_pool_size=256))
-        builder.get_updates_request(HTTPXRequest(connection_pool_size=1))
+        builder.request(HttpxRequest(connection_pool_size=256, watch=watch))
+        builder.get_updates_request(HttpxRequest(connection_pool_size=1, watch=watch))
         return
-    builder.request(AiohttpRequest(connection_pool_size=256))
-    builder.get_updates_request(AiohttpRequest(connection_pool_size=1))
+    builder.request(AiohttpRequest(connection_pool_size=256, watch=watch))
+    builder.get_updates_request(AiohttpRequest(connection_pool_size=1, watch=watch))
