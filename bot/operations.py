@@ -1,7 +1,9 @@
 """Operator figures and exports, shared by the /stats command and the ``stats`` CLI.
 
 Everything comes from the database and the story library; nothing here talks to Telegram,
-so the CLI can run beside a live bot.
+so the CLI can run beside a live bot. Delivery figures count every message once, by the
+state it ended in (see :mod:`bot.storage.stats`), so the states add up to the total; "may
+have arrived twice" is said beside them.
 """
 
 from __future__ import annotations
@@ -17,13 +19,16 @@ from sqlalchemy import func, select
 
 from bot.render.dates import format_moment
 from bot.storage.database import Database
-from bot.storage.stats import DeliveryStats, StatsQueries
+from bot.storage.stats import DeliveryStats, DeliveryTally, StatsQueries
 from bot.storage.subscriptions import format_clock, subscription_from_row
 from bot.stories.library import StoryLibrary
 
-__all__ = ["OperatorStats", "collect_stats", "export_subscribers", "format_stats"]
+__all__ = ["OperatorStats", "collect_stats", "export_subscribers", "format_stats",
+           "format_tally", "plural"]
 
 _UNSUBSCRIBED = "unsubscribed"
+_KINDS = {"digest": ("briefing", "briefings"), "alert": ("alert", "alerts"),
+          "broadcast": ("broadcast message", "broadcast messages")}
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,12 +76,32 @@ def _counts(counts: dict[str, int]) -> str:
         or "none"
 
 
+def plural(count: int, singular: str, plural_form: str | None = None) -> str:
+    """``1 destination``, ``2 destinations``."""
+    return f"{count} {singular if count == 1 else plural_form or singular + 's'}"
+
+
+def format_tally(tally: DeliveryTally, *, waiting: str = "still to send") -> str:
+    """``690 sent, 6 blocked, 3 failed, 2 cancelled``: every state a message can be in,
+    each message once; a state with none is left out (but "sent" is always said)."""
+    states = ((tally.blocked, "blocked"), (tally.failed, "failed"),
+              (tally.cancelled, "cancelled"), (tally.uncertain, "uncertain (not resent)"),
+              (tally.waiting, waiting))
+    return ", ".join([f"{tally.sent} sent", *(f"{n} {label}" for n, label in states if n)])
+
+
 def _window(name: str, stats: DeliveryStats, ended: int) -> str:
-    return (f"{name}: briefings sent {stats.total(kind='digest', state='sent')}, alerts sent "
-            f"{stats.total(kind='alert', state='sent')}, broadcasts sent "
-            f"{stats.total(kind='broadcast', state='sent')}, failed "
-            f"{stats.total(state='failed')}, uncertain {stats.total(state='uncertain')}, "
-            f"subscriptions lost (blocked/removed) {ended}")
+    tally = stats.tally()
+    text = f"{name}: {plural(tally.total, 'message')}"
+    if tally.total:
+        kinds = stats.kinds()
+        order = [*(k for k in _KINDS if k in kinds), *sorted(kinds.keys() - _KINDS.keys())]
+        by_kind = ", ".join(plural(kinds[k], *_KINDS.get(k, (k, k))) for k in order)
+        text += f" ({by_kind}) — {format_tally(tally, waiting='still queued')}"
+    text += "."
+    if tally.twice:
+        text += f" {tally.twice} may have arrived twice (delivery uncertain, resent)."
+    return text + f" Subscriptions lost (blocked/removed): {ended}."
 
 
 def format_stats(stats: OperatorStats) -> str:

@@ -2,7 +2,8 @@
 
 Creating the rows is idempotent (the ledger is unique on kind, ref and destination), so
 after a crash half-way the same call completes the set without duplicating any row, and
-the sender resumes from what is still pending.
+the sender resumes from what is still pending. A cancel during the fan-out stops it
+between batches (the progress job cancels any row that slips in after that).
 """
 
 from __future__ import annotations
@@ -37,14 +38,18 @@ async def audience_size(db: Database, audience: Audience) -> int:
 
 async def fan_out(db: Database, broadcast: Broadcast, payload: Payload, now: datetime, *,
                   batch_size: int = 1000) -> int:
-    """Create the ledger rows of a started broadcast; returns the audience size."""
+    """Create the ledger rows of a started broadcast; returns how many were created
+    (the audience size, unless the broadcast was cancelled on the way)."""
     ledger = DeliveryLedger(db)
+    store = BroadcastStore(db)
     ref = str(broadcast.id)
     total = 0
     async for batch in SubscriptionStore(db).iter_active(batch_size=batch_size):
+        if not await store.is_sending(broadcast.id):
+            break
         members = [s for s in batch if in_audience(s, broadcast.audience)]
         total += len(members)
         await ledger.add([NewDelivery(BROADCAST, ref, s.destination, payload, s.id)
                           for s in members], now)
-    await BroadcastStore(db).set_total(broadcast.id, total)
+    await store.set_total(broadcast.id, total)
     return total

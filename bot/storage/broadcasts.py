@@ -3,8 +3,11 @@
 A broadcast's messages are ordinary ledger rows (kind ``broadcast``, ref = broadcast id),
 so they share the sender, the rate limiter and the error handling of every bulk message.
 This table holds what the ledger does not: who asked, for whom, and how far it got.
-State moves ``draft → sending → done``, or to ``cancelled``; each move is a conditional
-UPDATE, so two admins pressing "send" (or one pressing twice) start it once.
+State moves ``draft → sending → done``, or ``draft → cancelled``, or ``sending →
+cancelling → cancelled``; each move is a conditional UPDATE, so two admins pressing "send"
+(or one pressing twice) start it once. A cancel stops only the rows not claimed yet: the
+ones in flight end as sent or failed, and the broadcast stays ``cancelling`` until they
+have, so its final report counts them where they ended.
 """
 
 from __future__ import annotations
@@ -13,17 +16,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, case, func, or_, select, update
+from sqlalchemy import select, update
 
 from bot.storage.database import Database
-from bot.storage.ledger import DeliveryLedger, DeliveryState
+from bot.storage.ledger import DeliveryLedger
 from bot.storage.payloads import Payload, payload_from_json
+from bot.storage.stats import DeliveryTally, tally_query
 
-__all__ = ["NOT_CHANNELS", "Audience", "Broadcast", "BroadcastFigures", "BroadcastStore"]
+__all__ = ["NOT_CHANNELS", "Audience", "Broadcast", "BroadcastStore"]
 
 BROADCAST = "broadcast"
 NOT_CHANNELS = ("private", "group", "supergroup")  # the usual audience of a broadcast
-_BLOCKED_MARKERS = ("forbidden", "blocked", "kicked", "deactivated", "chat not found")
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,26 +72,6 @@ class Broadcast:
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
-
-
-@dataclass(frozen=True, slots=True)
-class BroadcastFigures:
-    """Where a broadcast's ledger rows stand."""
-
-    sent: int = 0
-    failed: int = 0
-    blocked: int = 0
-    remaining: int = 0
-    cancelled: int = 0
-    uncertain: int = 0
-
-    @property
-    def done(self) -> int:
-        return self.sent + self.failed + self.blocked + self.cancelled + self.uncertain
-
-    @property
-    def total(self) -> int:
-        return self.done + self.remaining
 
 
 def _broadcast(row: Any) -> Broadcast:
@@ -141,10 +124,11 @@ class BroadcastStore:
                 select(self._b).order_by(self._b.c.id.desc()).limit(limit))).all()
         return [_broadcast(r) for r in rows]
 
-    async def in_state(self, state: str) -> list[Broadcast]:
+    async def in_state(self, *states: str) -> list[Broadcast]:
         async with self._db.read() as conn:
             rows = (await conn.execute(
-                select(self._b).where(self._b.c.state == state).order_by(self._b.c.id))).all()
+                select(self._b).where(self._b.c.state.in_(states))
+                .order_by(self._b.c.id))).all()
         return [_broadcast(r) for r in rows]
 
     async def _move(self, broadcast_id: int, from_states: tuple[str, ...],
@@ -160,15 +144,34 @@ class BroadcastStore:
         return await self._move(broadcast_id, ("draft",), state="sending", started_at=now)
 
     async def cancel(self, broadcast_id: int, now: datetime) -> bool:
-        """Stop what is not sent yet; False if it had already finished."""
-        moved = await self._move(broadcast_id, ("draft", "sending"), state="cancelled",
-                                 finished_at=now)
-        if moved:
-            await DeliveryLedger(self._db).cancel(BROADCAST, str(broadcast_id), now)
-        return moved
+        """Stop what is not sent yet: a draft ends ``cancelled``, a broadcast being sent
+        becomes ``cancelling`` (see :meth:`settle_cancel`); False if it was not running."""
+        if await self._move(broadcast_id, ("draft",), state="cancelled", finished_at=now):
+            return True
+        if not await self._move(broadcast_id, ("sending",), state="cancelling"):
+            return False
+        await self.cancel_unsent(broadcast_id, now)
+        return True
+
+    async def cancel_unsent(self, broadcast_id: int, now: datetime) -> int:
+        """Cancel the rows of a cancelled broadcast that are waiting to be claimed (and
+        only those: a row in flight is not taken back); returns how many."""
+        return await DeliveryLedger(self._db).cancel(BROADCAST, str(broadcast_id), now)
+
+    async def settle_cancel(self, broadcast_id: int, now: datetime) -> bool:
+        """cancelling → cancelled, once its rows in flight have ended; True for the one
+        caller that made the move (and so writes the final report)."""
+        return await self._move(broadcast_id, ("cancelling",), state="cancelled",
+                                finished_at=now)
 
     async def finish(self, broadcast_id: int, now: datetime) -> bool:
         return await self._move(broadcast_id, ("sending",), state="done", finished_at=now)
+
+    async def is_sending(self, broadcast_id: int) -> bool:
+        async with self._db.read() as conn:
+            state = (await conn.execute(select(self._b.c.state)
+                                        .where(self._b.c.id == broadcast_id))).scalar()
+        return state == "sending"
 
     async def set_total(self, broadcast_id: int, total: int) -> None:
         async with self._db.engine.begin() as conn:
@@ -181,23 +184,11 @@ class BroadcastStore:
             await conn.execute(update(self._b).where(self._b.c.id == broadcast_id)
                                .values(status_chat_id=chat_id, status_message_id=message_id))
 
-    async def figures(self, broadcast_id: int) -> BroadcastFigures:
+    async def figures(self, broadcast_id: int) -> DeliveryTally:
+        """The broadcast's destinations, each counted once by where its row stands."""
         d = self._d
-        blocked = or_(*(func.lower(func.coalesce(d.c.error, "")).contains(marker)
-                        for marker in _BLOCKED_MARKERS))
-        failed = d.c.state == DeliveryState.FAILED.value
-        bucket = case(
-            (and_(failed, blocked), "blocked"),
-            (d.c.state.in_((DeliveryState.PENDING.value, DeliveryState.SENDING.value)),
-             "remaining"),
-            else_=d.c.state,
-        )
-        stmt = (select(bucket, func.count()).where(d.c.kind == BROADCAST,
-                                                   d.c.ref == str(broadcast_id))
-                .group_by(bucket))
+        stmt = tally_query(self._db, d.c.kind == BROADCAST, d.c.ref == str(broadcast_id))
         async with self._db.read() as conn:
-            counts = {str(k): int(n) for k, n in (await conn.execute(stmt)).all()}
-        return BroadcastFigures(
-            sent=counts.get("sent", 0), failed=counts.get("failed", 0),
-            blocked=counts.get("blocked", 0), remaining=counts.get("remaining", 0),
-            cancelled=counts.get("cancelled", 0), uncertain=counts.get("uncertain", 0))
+            rows = (await conn.execute(stmt)).all()
+        return DeliveryTally.from_counts({str(b): int(n) for b, n, _ in rows},
+                                         sum(int(t or 0) for _, _, t in rows))

@@ -4,8 +4,11 @@ Nothing goes out before "send"; the draft → sending move is a conditional UPDA
 double press or two admins send once. The fan-out creates ledger rows that the shared
 sender delivers (same rate limiter, same error handling: a blocked chat ends its
 subscription). A progress job edits the admin's status message at most every
-``delivery.progress_interval_seconds`` and writes the final report; after a restart it
-simply continues with the broadcasts still in state "sending".
+``delivery.progress_interval_seconds``, and only when its text changed, and writes the
+final report; after a restart it simply continues with the broadcasts still in state
+"sending" or "cancelling". The report counts each destination once, by where its message
+ended (see :mod:`bot.storage.stats`), so the figures add up to the audience; a cancel
+waits for the messages in flight and counts them as what they became.
 """
 
 from __future__ import annotations
@@ -21,20 +24,16 @@ from telegram.error import BadRequest
 
 from bot.delivery.broadcast import audience_size, fan_out
 from bot.delivery.sender import keyboard_of
+from bot.operations import format_tally, plural
 from bot.render.html import utf16_len
-from bot.storage.broadcasts import (
-    NOT_CHANNELS,
-    Audience,
-    Broadcast,
-    BroadcastFigures,
-    BroadcastStore,
-)
+from bot.storage.broadcasts import NOT_CHANNELS, Audience, Broadcast, BroadcastStore
 from bot.storage.payloads import CopyPayload, MessagePart, MessagesPayload, Payload
+from bot.storage.stats import DeliveryTally
 from bot.telegram.admin import NOT_ALLOWED, is_admin, require_admin
 from bot.telegram.context import BotContext, BotServices
 
-__all__ = ["on_broadcast", "on_broadcast_button", "on_broadcasts", "on_cancel_broadcast",
-           "progress_job"]
+__all__ = ["StatusTexts", "on_broadcast", "on_broadcast_button", "on_broadcasts",
+           "on_cancel_broadcast", "progress_job"]
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +52,25 @@ _NOT_COPYABLE = ("new_chat_members", "left_chat_member", "new_chat_title", "new_
                  "successful_payment", "giveaway", "giveaway_winners", "paid_media",
                  "migrate_to_chat_id", "forum_topic_created", "video_chat_started")
 _BAR = 12
+_TWICE = "may have received it twice (delivery uncertain, resent)"
+
+
+class StatusTexts:
+    """The text the progress job last put in each status message. Telegram refuses an
+    edit that changes nothing ("message is not modified"), so an unchanged text is not
+    sent again: a stalled broadcast would otherwise draw one refusal per tick."""
+
+    def __init__(self) -> None:
+        self._texts: dict[int, str] = {}
+
+    def unchanged(self, broadcast_id: int, text: str) -> bool:
+        return self._texts.get(broadcast_id) == text
+
+    def remember(self, broadcast_id: int, text: str) -> None:
+        self._texts[broadcast_id] = text
+
+    def forget(self, broadcast_id: int) -> None:
+        self._texts.pop(broadcast_id, None)
 
 
 def _audience(targets: str) -> Audience:
@@ -95,9 +113,9 @@ def _bar(done: int, total: int) -> str:
     return f"{'▓' * filled}{'░' * (_BAR - filled)} {percent}%"
 
 
-def _figures_line(figures: BroadcastFigures) -> str:
-    return (f"Sent {figures.sent} · failed {figures.failed} · blocked {figures.blocked} · "
-            f"remaining {figures.remaining}")
+def _figures_line(figures: DeliveryTally, *, waiting: str = "still to send") -> str:
+    """``12 destinations — 9 sent, 3 blocked``: the states add up to the destinations."""
+    return f"{plural(figures.total, 'destination')} — {format_tally(figures, waiting=waiting)}"
 
 
 async def _send_payload(context: BotContext, chat_id: int, payload: Payload) -> None:
@@ -201,8 +219,7 @@ async def on_broadcast_button(update: Update, context: BotContext) -> None:
         await _send_payload(context, query.from_user.id, await store.payload(broadcast))
         await query.answer("Test sent to you.")
     elif action == "c":
-        await _cancel(query.message if isinstance(query.message, Message) else None,
-                      context, broadcast, query.from_user.id)
+        await _cancel(context, broadcast, query.from_user.id)
         await query.answer()
     else:
         await _start(context, broadcast, query.from_user.id)
@@ -223,25 +240,47 @@ async def _start(context: BotContext, broadcast: Broadcast, admin_id: int) -> No
     log.info("broadcast started id=%d admin=%s", broadcast.id, admin_id)
     total = await fan_out(db, broadcast, await store.payload(broadcast), now)
     services.wake_sender()
-    started = await store.get(broadcast.id)
-    if started is not None:
-        await _show_progress(context, started, await store.figures(broadcast.id))
+    if broadcast.status_chat_id is not None and broadcast.status_message_id is not None \
+            and _may_edit(services, broadcast.id):
+        # Not the progress text: the job's first progress edit then always changes it.
+        await _edit(broadcast.status_chat_id, broadcast.status_message_id, context,
+                    f"📣 <b>Broadcast #{broadcast.id}</b> — sending to "
+                    f"{escape(broadcast.audience.describe())}: "
+                    f"{plural(total, 'destination')}. Progress follows here.",
+                    _cancel_keyboard(broadcast.id))
+        _edited(services, broadcast.id)
     log.info("broadcast fanned out id=%d destinations=%d", broadcast.id, total)
 
 
-async def _cancel(message: Message | None, context: BotContext, broadcast: Broadcast,
-                  admin_id: int) -> str:
+async def _cancel(context: BotContext, broadcast: Broadcast, admin_id: int) -> str:
+    """Cancel what is not claimed yet. Messages in flight end as sent or failed; until
+    they have, the broadcast is "cancelling" and the progress job writes the report."""
     services = context.services
     store = BroadcastStore(services.require_database())
-    if not await store.cancel(broadcast.id, services.clock()):
-        return f"Broadcast #{broadcast.id} had already finished ({broadcast.state})."
+    now = services.clock()
+    if not await store.cancel(broadcast.id, now):
+        current = await store.get(broadcast.id)
+        if current is not None and current.state == "cancelling":
+            return (f"Broadcast #{broadcast.id} is already being cancelled; its report "
+                    "follows when the messages in flight have ended.")
+        state = current.state if current else "gone"
+        return f"Broadcast #{broadcast.id} had already ended ({state})."
     figures = await store.figures(broadcast.id)
-    text = (f"📣 <b>Broadcast #{broadcast.id}</b> — cancelled by the admin.\n"
-            f"{figures.sent} were sent before cancelling; {figures.cancelled} will not be sent.")
-    log.info("broadcast cancelled id=%d admin=%s sent=%d cancelled=%d", broadcast.id,
-             admin_id, figures.sent, figures.cancelled)
-    if message is not None:
-        await _edit(message.chat_id, message.message_id, context, text, None)
+    if figures.waiting == 0:
+        await store.settle_cancel(broadcast.id, now)  # the job may have done it already
+        text = _report_text(broadcast, figures, now, cancelled=True)
+    else:
+        text = (f"📣 <b>Broadcast #{broadcast.id}</b> — cancelled by the admin: "
+                f"{figures.cancelled} will not be sent. Already in flight: "
+                f"{plural(figures.waiting, 'message')}, counted where they end in the final "
+                f"report (it replaces the status message).\n"
+                f"{_figures_line(figures, waiting='in flight')}")
+    log.info("broadcast cancelled id=%d admin=%s sent=%d cancelled=%d in_flight=%d",
+             broadcast.id, admin_id, figures.sent, figures.cancelled, figures.waiting)
+    if broadcast.status_chat_id is not None and broadcast.status_message_id is not None:
+        await _edit(broadcast.status_chat_id, broadcast.status_message_id, context, text,
+                    None)
+        _edited(services, broadcast.id)
     return text
 
 
@@ -260,7 +299,7 @@ async def on_cancel_broadcast(update: Update, context: BotContext) -> None:
         await message.reply_text("There is no such broadcast. /broadcasts lists them.")
         return
     admin_id = message.from_user.id if message.from_user else 0
-    await message.reply_text(await _cancel(None, context, broadcast, admin_id))
+    await message.reply_text(await _cancel(context, broadcast, admin_id))
 
 
 async def on_broadcasts(update: Update, context: BotContext) -> None:
@@ -271,9 +310,14 @@ async def on_broadcasts(update: Update, context: BotContext) -> None:
     lines = ["<b>Recent broadcasts</b>"]
     for broadcast in await store.recent(10):
         figures = await store.figures(broadcast.id)
-        lines.append(f"#{broadcast.id} {broadcast.state}, "
-                     f"{broadcast.created_at:%Y-%m-%d %H:%M} UTC, "
-                     f"{escape(broadcast.audience.describe())}: {_figures_line(figures)}")
+        line = (f"#{broadcast.id} {broadcast.state}, "
+                f"{broadcast.created_at:%Y-%m-%d %H:%M} UTC, "
+                f"{escape(broadcast.audience.describe())}: ")
+        waiting = "in flight" if broadcast.state == "cancelling" else "still to send"
+        line += _figures_line(figures, waiting=waiting) if figures.total else "nothing sent"
+        if figures.twice:
+            line += f"; {figures.twice} {_TWICE}"
+        lines.append(line)
     if len(lines) == 1:
         lines.append("None yet. /broadcast sends one.")
     await message.reply_text("\n".join(lines))
@@ -283,26 +327,40 @@ async def _edit(chat_id: int, message_id: int, context: BotContext, text: str,
                 keyboard: InlineKeyboardMarkup | None) -> None:
     try:
         await context.bot.edit_message_text(text, chat_id, message_id, reply_markup=keyboard)
-    except BadRequest as error:
-        if "not modified" not in error.message:
+    except BadRequest as error:  # "not modified" is harmless: the text is already there
+        if "not modified" not in error.message.lower():
             log.warning("broadcast status edit failed chat=%s: %s", chat_id, error.message)
 
 
-def _progress_text(broadcast: Broadcast, figures: BroadcastFigures, now: datetime) -> str:
+def _progress_text(broadcast: Broadcast, figures: DeliveryTally, now: datetime) -> str:
+    if broadcast.state == "cancelling":
+        return (f"📣 <b>Broadcast #{broadcast.id}</b> — cancelled by the admin; waiting for "
+                f"{plural(figures.waiting, 'message')} in flight\n"
+                f"{_bar(figures.settled, figures.total)}\n"
+                f"{_figures_line(figures, waiting='in flight')}")
     elapsed = (now - broadcast.started_at).total_seconds() if broadcast.started_at else 0.0
-    rate = figures.done / elapsed if elapsed > 0 else 0.0
-    eta = f"about {_duration(figures.remaining / rate)}" if rate > 0 else "estimating…"
+    rate = figures.settled / elapsed if elapsed > 0 else 0.0
+    eta = f"about {_duration(figures.waiting / rate)}" if rate > 0 else "estimating…"
     return (f"📣 <b>Broadcast #{broadcast.id}</b> — sending to "
-            f"{escape(broadcast.audience.describe())}\n{_bar(figures.done, figures.total)}\n"
-            f"{_figures_line(figures)}\nETA {eta}")
+            f"{escape(broadcast.audience.describe())}\n"
+            f"{_bar(figures.settled, figures.total)}\n{_figures_line(figures)}\nETA {eta}")
 
 
-def _report_text(broadcast: Broadcast, figures: BroadcastFigures, now: datetime) -> str:
-    took = (now - broadcast.started_at).total_seconds() if broadcast.started_at else 0.0
-    return (f"📣 <b>Broadcast #{broadcast.id}</b> — done in {_duration(took)}.\n"
-            f"Sent {figures.sent} · failed {figures.failed} · blocked {figures.blocked} "
-            f"(their subscriptions ended) · uncertain {figures.uncertain} · cancelled "
-            f"{figures.cancelled}")
+def _report_text(broadcast: Broadcast, figures: DeliveryTally, now: datetime, *,
+                 cancelled: bool) -> str:
+    """The final report: every destination once, by where its message ended."""
+    head = f"📣 <b>Broadcast #{broadcast.id}</b>"
+    if broadcast.started_at is None:
+        return f"{head} cancelled by the admin before it was sent: nothing was sent."
+    took = _duration((now - broadcast.started_at).total_seconds())
+    ended = f"cancelled by the admin after {took}" if cancelled else f"done in {took}"
+    text = f"{head} {ended}: {_figures_line(figures)}."
+    if figures.twice:
+        text += f"\n{figures.twice} {_TWICE}."
+    if figures.blocked:
+        text += "\nBlocked: the bot was blocked or removed, or the chat is gone; " \
+                "those subscriptions were ended."
+    return text
 
 
 def _edited(services: BotServices, broadcast_id: int) -> None:
@@ -323,14 +381,29 @@ def _may_edit(services: BotServices, broadcast_id: int) -> bool:
 
 
 async def _show_progress(context: BotContext, broadcast: Broadcast,
-                         figures: BroadcastFigures) -> None:
+                         figures: DeliveryTally, texts: StatusTexts) -> None:
     if broadcast.status_chat_id is None or broadcast.status_message_id is None:
         return
+    text = _progress_text(broadcast, figures, context.services.clock())
+    if texts.unchanged(broadcast.id, text):
+        log.debug("broadcast progress unchanged id=%d: no edit", broadcast.id)
+        return
     if _may_edit(context.services, broadcast.id):
-        await _edit(broadcast.status_chat_id, broadcast.status_message_id, context,
-                    _progress_text(broadcast, figures, context.services.clock()),
-                    _cancel_keyboard(broadcast.id))
+        keyboard = _cancel_keyboard(broadcast.id) if broadcast.state == "sending" else None
+        await _edit(broadcast.status_chat_id, broadcast.status_message_id, context, text,
+                    keyboard)
         _edited(context.services, broadcast.id)
+        texts.remember(broadcast.id, text)
+
+
+def _status_texts(context: BotContext) -> StatusTexts:
+    """Kept in the job's own data: they live exactly as long as the job is scheduled."""
+    job = context.job
+    if job is None:  # pragma: no cover - called as a job only
+        return StatusTexts()
+    if not isinstance(job.data, StatusTexts):
+        job.data = StatusTexts()
+    return job.data
 
 
 async def progress_job(context: BotContext) -> None:
@@ -339,18 +412,29 @@ async def progress_job(context: BotContext) -> None:
     if services.database is None:
         return
     store = BroadcastStore(services.database)
-    for broadcast in await store.in_state("sending"):
+    texts = _status_texts(context)
+    for broadcast in await store.in_state("sending", "cancelling"):
+        cancelling = broadcast.state == "cancelling"
+        if cancelling:  # rows a restart put back to pending, or a fan-out added late
+            await store.cancel_unsent(broadcast.id, services.clock())
         figures = await store.figures(broadcast.id)
-        if figures.remaining > 0 or figures.total < broadcast.total:
-            await _show_progress(context, broadcast, figures)
+        if figures.waiting > 0 or (not cancelling and figures.total < broadcast.total):
+            await _show_progress(context, broadcast, figures, texts)
             continue
         if not _may_edit(services, broadcast.id):
             continue  # the report waits for the next tick, like any other edit
         now = services.clock()
-        if await store.finish(broadcast.id, now) and broadcast.status_chat_id and \
-                broadcast.status_message_id:
+        if cancelling:
+            ended = await store.settle_cancel(broadcast.id, now)
+        else:
+            ended = await store.finish(broadcast.id, now)
+        if ended and broadcast.status_chat_id and broadcast.status_message_id:
             await _edit(broadcast.status_chat_id, broadcast.status_message_id, context,
-                        _report_text(broadcast, figures, now), None)
-            log.info("broadcast done id=%d sent=%d failed=%d blocked=%d", broadcast.id,
-                     figures.sent, figures.failed, figures.blocked)
+                        _report_text(broadcast, figures, now, cancelled=cancelling), None)
+            log.info("broadcast %s id=%d destinations=%d sent=%d blocked=%d failed=%d "
+                     "cancelled=%d uncertain=%d twice=%d",
+                     "cancelled" if cancelling else "done", broadcast.id, figures.total,
+                     figures.sent, figures.blocked, figures.failed, figures.cancelled,
+                     figures.uncertain, figures.twice)
         services.progress_edits.pop(broadcast.id, None)
+        texts.forget(broadcast.id)
