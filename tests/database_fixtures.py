@@ -74,7 +74,9 @@ async def open_db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
             await admin.dispose()
 
         cleanup.append(drop)
-        connect_args = {"server_settings": {"search_path": schema}}
+        # The application name lets outage tests find (and terminate) this test's backends.
+        connect_args = {"server_settings": {"search_path": schema,
+                                            "application_name": schema}}
 
     async def factory(**kwargs: Any) -> Database:
         db = await Database.open(url, connect_args=connect_args, **kwargs)
@@ -82,6 +84,8 @@ async def open_db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
         return db
 
     factory.url = url  # type: ignore[attr-defined]
+    factory.application_name = (  # type: ignore[attr-defined]
+        connect_args.get("server_settings", {}).get("application_name"))
     factory.connect_args = connect_args  # type: ignore[attr-defined]
     try:
         yield factory
