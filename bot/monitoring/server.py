@@ -34,7 +34,14 @@ class MonitoringServer:
         body = await self._scrape()
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
+    @property
+    def started(self) -> bool:
+        return self._runner is not None
+
     async def start(self) -> None:
+        """Serve (once; a second call does nothing)."""
+        if self._runner is not None:
+            return
         app = web.Application()
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/metrics", self._metrics)

@@ -114,7 +114,7 @@ def build_application(settings: Settings, token: str, *,
 
     limiter = LaneRateLimiter.from_settings(settings.delivery)
     metrics = build_metrics(services, limiter)
-    monitor = build_monitoring_server(services, metrics) \
+    monitor = services.monitor = build_monitoring_server(services, metrics) \
         if settings.monitoring.port is not None else None
 
     async def post_init(app: BotApplication) -> None:
@@ -146,9 +146,8 @@ def build_application(settings: Settings, token: str, *,
                            first=1.0, name="broadcast-progress",
                            interval=max(0.5, settings.delivery.progress_interval_seconds / 2))
         await engine.sender.start()
-        if monitor is not None:
+        if monitor is not None:  # `run` starts it earlier, while it waits for Telegram
             await monitor.start()
-            services.monitoring_url = f"http://{monitor.host}:{monitor.port}"
 
     async def post_stop(app: BotApplication) -> None:
         if services.engine is not None:

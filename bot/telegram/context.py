@@ -23,6 +23,7 @@ from bot.stories.model import Story
 from bot.telegram.throttle import UserThrottle
 
 if TYPE_CHECKING:
+    from bot.monitoring import MonitoringServer
     from bot.storage.owner_lock import DatabaseOwnerLock
     from bot.storage.retry import DatabaseRetry
     from bot.telegram.engine import DeliveryEngine
@@ -102,7 +103,7 @@ class BotServices:
     engine: DeliveryEngine | None = None
     owner_lock: DatabaseOwnerLock | None = None  # SQLite: this process owns the file
     db_retry: DatabaseRetry | None = None
-    monitoring_url: str | None = None  # http://host:port once /healthz is served
+    monitor: MonitoringServer | None = None  # /healthz and /metrics, if configured
     wake_sender: Callable[[], None] = lambda: None
     progress_edits: dict[int, float] = field(default_factory=dict)
     # Renderings are pure functions of immutable stories: reuse them while they are current.

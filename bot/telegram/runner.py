@@ -64,6 +64,7 @@ def run_polling(settings: Settings) -> int:
     log.info("starting %s", describe(settings))
     app = build_application(settings, token)
     status = _status_of(app)
+    status.on_fatal(lambda _reason: app.stop_running())  # then exit 1 with the reason
     # PTB's run_polling runs on the current event loop; connect on the same one first.
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
@@ -100,8 +101,17 @@ async def _connect(app: BotApplication, status: ProcessStatus, settings: Setting
     signals = (signal.SIGINT, signal.SIGTERM)
     for sig in signals:
         loop.add_signal_handler(sig, stop.set)
+    services = app.bot_data.services
+    monitor = services.monitor if services is not None else None
+    if monitor is not None:
+        await monitor.start()  # /healthz says "waiting for Telegram" meanwhile
+    connected = False
     try:
-        return await connect(app.bot, status, settings.telegram.base_url, token, stop=stop)
+        connected = await connect(app.bot, status, settings.telegram.base_url, token,
+                                  stop=stop)
+        return connected
     finally:
         for sig in signals:
             loop.remove_signal_handler(sig)
+        if monitor is not None and not connected:  # no application will stop it
+            await monitor.stop()
