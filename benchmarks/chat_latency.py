@@ -3,6 +3,7 @@
 Prints one JSON object of named figures::
 
     python benchmarks/chat_latency.py [--users 200] [--requests 10] [--runs 1]
+    python benchmarks/chat_latency.py --quick          # 40 readers, 4 messages each
 
 What it measures
 ----------------
@@ -94,11 +95,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import math
 import os
-import re
 import signal
 import statistics
 import sys
@@ -108,10 +107,21 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
+
+from harness import (
+    ROOT,
+    BenchmarkError,
+    CallLog,
+    Child,
+    Sandbox,
+    json_safe,
+    percentile,
+    resolve_output_dirs,
+    write_profile,
+)
 
 SCRIPT = Path(__file__).resolve()
-ROOT = SCRIPT.parents[1]
 TOKEN = "123456789:AAHbenchmarkBENCHMARKbenchmark0123456"
 SAMPLE_STORIES = 15
 STORY_THROTTLE = 10_000  # commands per minute per user: effectively off
@@ -133,7 +143,6 @@ async def _serve(kind: str, base_url: str, database_url: str, send_rate: float,
                  profile_to: Path | None, http_client: str | None = None) -> None:
     """Run one bot until SIGTERM/SIGINT or until stdin closes (the parent went away)."""
     import cProfile
-    import pstats
     from dataclasses import replace
     from typing import cast
 
@@ -197,91 +206,8 @@ async def _serve(kind: str, base_url: str, database_url: str, send_rate: float,
     finally:
         if profiler is not None and profile_to is not None:
             profiler.disable()
-            profiler.dump_stats(profile_to.with_suffix(".prof"))
-            with profile_to.with_suffix(".txt").open("w", encoding="utf-8") as out:
-                stats = pstats.Stats(profiler, stream=out)
-                stats.sort_stats("tottime").print_stats(40)
-                stats.sort_stats("cumulative").print_stats(60)
+            write_profile(profiler, profile_to)
         await stop_bot(app)
-
-
-# -- child processes ------------------------------------------------------------------------
-def _cpu_seconds(pid: int) -> float | None:
-    """User + system CPU time of a process (Linux ``/proc``); None elsewhere."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-class ChildError(RuntimeError):
-    """A child process did not start or did not answer as expected."""
-
-
-@dataclass
-class Child:
-    """A child process whose stderr goes to a file, started until it prints a ready line."""
-
-    name: str
-    log_path: Path
-    process: asyncio.subprocess.Process | None = None
-    _log: IO[bytes] | None = None
-
-    async def start(self, argv: Sequence[str], ready: str, within: float) -> str:
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-            p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)}
-        self._log = self.log_path.open("wb")
-        self.process = await asyncio.create_subprocess_exec(
-            *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-            stderr=self._log, env=env, cwd=ROOT)
-        assert self.process.stdout is not None
-        try:
-            async with asyncio.timeout(within):
-                while True:
-                    line = (await self.process.stdout.readline()).decode(errors="replace")
-                    if not line:
-                        raise ChildError(f"{self.name} exited before it was ready: "
-                                         f"{self.log_tail()}")
-                    if ready in line:
-                        return line.strip()
-        except TimeoutError:
-            raise ChildError(f"{self.name} not ready within {within:g} s: "
-                             f"{self.log_tail()}") from None
-
-    def cpu_seconds(self) -> float | None:
-        return _cpu_seconds(self.process.pid) if self.process is not None else None
-
-    def log_tail(self, chars: int = 400) -> str:
-        try:
-            text = self.log_path.read_text(errors="replace").strip()
-        except OSError:
-            return "(no log)"
-        return text[-chars:] or "(empty log)"
-
-    async def stop(self, within: float = 10.0) -> None:
-        """SIGTERM, then SIGKILL after ``within`` s, or at once if we are interrupted."""
-        process, self.process = self.process, None
-        try:
-            if process is not None and process.returncode is None:
-                with contextlib.suppress(ProcessLookupError):
-                    process.send_signal(signal.SIGTERM)
-                try:
-                    async with asyncio.timeout(within):
-                        await process.wait()
-                except TimeoutError:
-                    with contextlib.suppress(ProcessLookupError):
-                        process.kill()
-                    await process.wait()
-        except asyncio.CancelledError:
-            if process is not None and process.returncode is None:
-                with contextlib.suppress(ProcessLookupError):
-                    process.kill()
-            raise
-        finally:
-            if self._log is not None:
-                self._log.close()
-                self._log = None
 
 
 # -- the readers (this process) -------------------------------------------------------------
@@ -295,16 +221,6 @@ def command_for(user_index: int, request_index: int) -> str:
 
 def _reply_texts(trip: dict[str, Any]) -> tuple[str, ...]:
     return tuple(str(call["params"].get("text", "")) for call in trip["calls"])
-
-
-def percentile(ordered: Sequence[float], q: float) -> float:
-    """Linear-interpolated percentile (0 <= q <= 100) of an ascending sequence."""
-    if not ordered:
-        return math.nan
-    rank = (len(ordered) - 1) * q / 100
-    low = math.floor(rank)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
 @dataclass
@@ -364,7 +280,7 @@ class Readers:
 
     def __init__(self, url: str, users: int, timeout: float) -> None:
         from bot.sandbox.client import SandboxClient
-        from bot.sandbox.state import POLLING_METHODS, REPLY_METHODS
+        from bot.sandbox.state import REPLY_METHODS
 
         self.timeout = timeout
         self.users = users
@@ -373,10 +289,8 @@ class Readers:
         self._watch_client = SandboxClient(url)
         self.expected: dict[str, tuple[str, ...]] = {}  # message -> texts of its reply parts
         self._reply_methods = REPLY_METHODS
-        self._polling_methods = POLLING_METHODS
         self._replies: dict[int, int] = {}  # chat id -> successful reply calls seen
         self._wakeups: dict[int, asyncio.Event] = {}
-        self._cursor = 0  # calls up to this sequence number are counted
         self._watcher: asyncio.Task[None] | None = None
         self.watch_errors: list[str] = []
 
@@ -394,17 +308,15 @@ class Readers:
             await client.close()
 
     async def _watch_calls(self) -> None:
+        log = CallLog(self._watch_client)
         while True:
             try:
-                calls = await self._watch_client.calls(since=self._cursor)
+                calls = await log.poll()
             except Exception as error:  # keep watching; readers time out if it persists
                 self.watch_errors.append(f"{type(error).__name__}: {error}")
                 calls = []
             for call in calls:
                 method = str(call["method"]).lower()
-                if call["status"] is None and method not in self._polling_methods:
-                    break  # still being answered: read it again next time
-                self._cursor = int(call["seq"])
                 chat = call["chat_id"]
                 if call["status"] == 200 and method in self._reply_methods and chat is not None:
                     self._replies[chat] = self._replies.get(chat, 0) + 1
@@ -427,7 +339,7 @@ class Readers:
             trip = await client.wait_reply(post["update_id"], chat_id=user_id, quiet=0.5,
                                            timeout=self.timeout)
             if not trip["calls"]:
-                raise ChildError(f"no reply to {text!r} within {self.timeout:g} s")
+                raise BenchmarkError(f"no reply to {text!r} within {self.timeout:g} s")
             self.expected[text] = _reply_texts(trip)
 
         await asyncio.gather(*(probe(i, t) for i, t in enumerate(texts)))
@@ -512,15 +424,11 @@ class Readers:
 async def measure(kind: str, args: argparse.Namespace, workdir: Path, run: int) -> Load:
     """Fresh sandbox, fresh bot, warm-up, measured load, checks; everything stopped after."""
     logs = Path(args.log_dir) if args.log_dir is not None else workdir
-    server = Child("sandbox server", logs / f"run{run}-{kind}-server.log")
+    server = Sandbox(logs / f"run{run}-{kind}-server.log")
     bot = Child(f"{kind} bot", logs / f"run{run}-{kind}-bot.log")
     try:
-        line = await server.start([sys.executable, "-m", "bot.sandbox.server", "--port", "0"],
-                                  "listening", within=30)
-        found = re.search(r"(https?://\S+)/bot\b", line)
-        if found is None:
-            raise ChildError(f"no URL in the sandbox's ready line {line!r}")
-        url = found.group(1)
+        await server.start()
+        url = server.url
         database = workdir / f"run{run}-{kind}.sqlite3"
         argv = [sys.executable, str(SCRIPT), "--serve", kind,
                 "--base-url", f"{url}/bot", "--database-url", f"sqlite+aiosqlite:///{database}",
@@ -533,12 +441,12 @@ async def measure(kind: str, args: argparse.Namespace, workdir: Path, run: int) 
         async with Readers(url, args.users, args.timeout) as readers:
             await readers.learn_reply_parts()
             warm_up_errors = await readers.warm_up()
-            cpu_before = {"server": server.cpu_seconds(), "bot": bot.cpu_seconds(),
+            cpu_before = {"server": server.child.cpu_seconds(), "bot": bot.cpu_seconds(),
                           "driver": time.process_time()}
             load = await readers.run(args.requests, args.deadline)
             load.warm_up_errors = warm_up_errors
             load.call_log_read_errors = len(readers.watch_errors)
-            cpu_after = {"server": server.cpu_seconds(), "bot": bot.cpu_seconds(),
+            cpu_after = {"server": server.child.cpu_seconds(), "bot": bot.cpu_seconds(),
                          "driver": time.process_time()}
             for name, before in cpu_before.items():
                 after = cpu_after[name]
@@ -554,7 +462,7 @@ async def measure(kind: str, args: argparse.Namespace, workdir: Path, run: int) 
         return load
     finally:
         try:
-            await bot.stop()
+            await bot.stop(within=10, polite=False)
         finally:
             await server.stop()
 
@@ -646,22 +554,14 @@ async def benchmark(args: argparse.Namespace) -> dict[str, Any]:
     return report
 
 
-def _json_safe(value: Any) -> Any:
-    """NaN (no data) as null, so the output stays strict JSON."""
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_json_safe(v) for v in value]
-    return value
-
-
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="Round-trip latency and throughput of the story bot vs a PTB echo bot.")
-    parser.add_argument("--users", type=int, default=200, help="simulated readers")
-    parser.add_argument("--requests", type=int, default=10, help="messages per reader")
+    parser.add_argument("--quick", action="store_true",
+                        help="smaller sizes for a check: 40 readers, 4 messages each")
+    parser.add_argument("--users", type=int, default=None, help="simulated readers (200)")
+    parser.add_argument("--requests", type=int, default=None,
+                        help="messages per reader (10)")
     parser.add_argument("--runs", type=int, default=1, help="report medians over k runs")
     parser.add_argument("--timeout", type=float, default=60.0,
                         help="seconds one reply may take before it counts as an error")
@@ -683,6 +583,10 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--database-url", help=argparse.SUPPRESS)
     parser.add_argument("--profile-to", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.users is None:
+        args.users = 40 if args.quick else 200
+    if args.requests is None:
+        args.requests = 4 if args.quick else 10
     if min(args.users, args.requests, args.runs) < 1:
         parser.error("--users, --requests and --runs must be at least 1")
     return args
@@ -697,13 +601,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         asyncio.run(_serve(args.serve, args.base_url, args.database_url, args.send_rate,
                            profile_to, args.http_client))
         return 0
-    for name in ("profile_dir", "log_dir"):
-        if getattr(args, name) is not None:
-            folder = Path(getattr(args, name)).resolve()
-            folder.mkdir(parents=True, exist_ok=True)
-            setattr(args, name, str(folder))
+    resolve_output_dirs(args, "profile_dir", "log_dir")
     report = asyncio.run(benchmark(args))
-    print(json.dumps(_json_safe(report)))
+    print(json.dumps(json_safe(report)))
     failed = "error" in report or any(report[k]["errors"] for k in KINDS)
     return 1 if failed else 0
 

@@ -70,28 +70,41 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import itertools
 import json
 import math
 import os
-import re
 import signal
 import statistics
 import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import IO, Any
-from zoneinfo import ZoneInfo
+from typing import Any
+
+from harness import (
+    ROOT,
+    BenchmarkError,
+    Child,
+    Flood,
+    Sandbox,
+    ScratchDatabase,
+    emit,
+    error_text,
+    median_figures,
+    peak_rss_mb,
+    percentile,
+    resolve_output_dirs,
+    rss_mb,
+    write_profile,
+)
+from harness import rnd as _r
 
 SCRIPT = Path(__file__).resolve()
-ROOT = SCRIPT.parents[1]
 TOKEN = "123456789:AAHfanoutBENCHMARKfanout0123456789ab"
 START = datetime(2025, 3, 31, 7, 59, tzinfo=UTC)  # the bot's clock at start-up
 BRIEFING_AT = "08:00"  # UTC; the due minute the clock jumps to
@@ -106,7 +119,6 @@ UNLIMITED_RATE = 100_000.0
 FLOOD_RATE = 28.0
 BROADCAST_RATE = 280.0
 BASELINE_CONCURRENCY = 16
-REGISTER_CONCURRENCY = 48
 READERS = 20
 WATCH_INTERVAL = 0.02
 MEMORY_SENDS = 10_000
@@ -117,10 +129,6 @@ TARGETS: dict[str, dict[str, float]] = {
     "broadcast": {"sends_per_s_min": 266.0, "flood_refusals_max": 0},
 }
 SCENARIOS = ("throughput", "flood", "memory", "broadcast")
-
-
-class BenchmarkError(RuntimeError):
-    """Something did not happen in time, or a child process failed."""
 
 
 # ==========================================================================================
@@ -141,41 +149,9 @@ class JumpClock:
         self._shift += (when - self()).total_seconds()
 
 
-def _emit(event: str, **fields: Any) -> None:
-    print(json.dumps({"event": event, **fields}), flush=True)
-
-
-def _rss_now_mb() -> float:
-    """Current resident set size (Linux ``/proc``; NaN elsewhere)."""
-    try:
-        pages = int(Path("/proc/self/statm").read_text().split()[1])
-    except (OSError, IndexError, ValueError):
-        return math.nan
-    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
-def _peak_rss_mb() -> float:
-    """This process's own peak RSS: ``VmHWM`` from ``/proc`` on Linux.
-
-    Not ``ru_maxrss``: Linux keeps that across ``execve``, so a bot process started by this
-    script would report this script's own peak (e.g. while it filled the database) as the
-    bot's. ``VmHWM`` belongs to the address space, which ``execve`` replaces.
-    """
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024  # kB
-    except (OSError, ValueError):
-        pass
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-
-
 async def _serve_bot(args: argparse.Namespace) -> None:
     """Run the bot until "stop" (or EOF) on stdin; "go" jumps the clock to the due minute."""
     import cProfile
-    import pstats
     from dataclasses import asdict, replace
 
     from bot.config import (
@@ -218,7 +194,7 @@ async def _serve_bot(args: argparse.Namespace) -> None:
     def command(line: str) -> None:
         if line == "go":
             clock.jump_to(DUE + timedelta(seconds=0.5))
-            _emit("went", t=time.monotonic(), clock=clock().isoformat())
+            emit("went", t=time.monotonic(), clock=clock().isoformat())
         elif line == "stop":
             stop.set()
 
@@ -230,6 +206,7 @@ async def _serve_bot(args: argparse.Namespace) -> None:
     threading.Thread(target=read_stdin, daemon=True).start()
     await start_bot(app, poll_timeout=POLL_TIMEOUT)
     services = app.bot_data.services
+    assert services is not None
     engine = services.engine
     assert engine is not None
     scans_done = asyncio.Event()
@@ -239,7 +216,7 @@ async def _serve_bot(args: argparse.Namespace) -> None:
         began = time.monotonic()
         report = await original_scan(now)
         if report.due:
-            _emit("scan", start=began, end=time.monotonic(), **asdict(report))
+            emit("scan", start=began, end=time.monotonic(), **asdict(report))
             scans_done.set()
         return report
 
@@ -251,12 +228,12 @@ async def _serve_bot(args: argparse.Namespace) -> None:
         while (sender.stats["sent"] + sender.stats["failed"] < target  # noqa: ASYNC110
                or (args.watch_scan and not scans_done.is_set())):
             await asyncio.sleep(WATCH_INTERVAL)
-        _emit("sent", t=time.monotonic(), stats=dict(sender.stats),
-              peak_rss_mb=_peak_rss_mb(), rss_mb=_rss_now_mb())
+        emit("sent", t=time.monotonic(), stats=dict(sender.stats),
+              peak_rss_mb=peak_rss_mb(), rss_mb=rss_mb())
 
     watcher = asyncio.create_task(watch_sent(args.watch_sent)) if args.watch_sent else None
     profiler = cProfile.Profile() if args.profile_to else None
-    _emit("ready", t=time.monotonic(), peak_rss_mb=_peak_rss_mb(), rss_mb=_rss_now_mb(),
+    emit("ready", t=time.monotonic(), peak_rss_mb=peak_rss_mb(), rss_mb=rss_mb(),
           concurrency=settings.delivery.concurrency,
           http_client=settings.telegram.http_client,
           progress_interval_seconds=settings.delivery.progress_interval_seconds)
@@ -267,16 +244,11 @@ async def _serve_bot(args: argparse.Namespace) -> None:
     finally:
         if profiler is not None:
             profiler.disable()
-            target = Path(args.profile_to)
-            profiler.dump_stats(target.with_suffix(".prof"))
-            with target.with_suffix(".txt").open("w", encoding="utf-8") as out:
-                stats = pstats.Stats(profiler, stream=out)
-                stats.sort_stats("tottime").print_stats(40)
-                stats.sort_stats("cumulative").print_stats(60)
+            write_profile(profiler, Path(args.profile_to))
         if watcher is not None:
             watcher.cancel()
         limiter: Any = app.bot.rate_limiter
-        _emit("final", stats=dict(sender.stats), peak_rss_mb=_peak_rss_mb(),
+        emit("final", stats=dict(sender.stats), peak_rss_mb=peak_rss_mb(),
               limiter_granted=dict(getattr(limiter, "granted", {})),
               limiter_retries=getattr(limiter, "retries", None))
         await stop_bot(app)
@@ -309,293 +281,16 @@ async def _serve_baseline(args: argparse.Namespace, spec: dict[str, Any]) -> Non
         began = time.perf_counter()
         await asyncio.gather(*(sender() for _ in range(args.senders)))
         wall = time.perf_counter() - began
-    _emit("done", wall=wall, errors=len(errors), first_error=errors[0] if errors else None)
-
-
-# ==========================================================================================
-# Child processes (parent side)
-# ==========================================================================================
-@dataclass
-class Child:
-    """A child process: stderr to a log file, stdout read as lines (JSON events)."""
-
-    name: str
-    log_path: Path
-    process: asyncio.subprocess.Process | None = None
-    events: list[dict[str, Any]] = field(default_factory=list)
-    _log: IO[bytes] | None = None
-    _reader: asyncio.Task[None] | None = None
-    _changed: asyncio.Event = field(default_factory=asyncio.Event)
-
-    async def start(self, argv: Sequence[str], ready: Callable[[str], bool],
-                    within: float) -> str:
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-            p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p),
-            "PTB_TIMEDELTA": "true"}
-        self._log = self.log_path.open("wb")
-        self.process = await asyncio.create_subprocess_exec(
-            *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-            stderr=self._log, env=env, cwd=ROOT, limit=2**24)
-        assert self.process.stdout is not None
-        try:
-            async with asyncio.timeout(within):
-                while True:
-                    line = (await self.process.stdout.readline()).decode(errors="replace")
-                    if not line:
-                        raise BenchmarkError(f"{self.name} exited before it was ready: "
-                                             f"{self.log_tail()}")
-                    self._take(line)
-                    if ready(line):
-                        break
-        except TimeoutError:
-            raise BenchmarkError(f"{self.name} not ready within {within:g} s: "
-                                 f"{self.log_tail()}") from None
-        self._reader = asyncio.create_task(self._read())
-        return line.strip()
-
-    def _take(self, line: str) -> None:
-        with contextlib.suppress(json.JSONDecodeError):
-            data = json.loads(line)
-            if isinstance(data, dict) and "event" in data:
-                self.events.append(data)
-                self._changed.set()
-
-    async def _read(self) -> None:
-        assert self.process is not None and self.process.stdout is not None
-        while line := (await self.process.stdout.readline()).decode(errors="replace"):
-            self._take(line)
-        self._changed.set()
-
-    def event(self, name: str) -> dict[str, Any] | None:
-        return next((e for e in self.events if e["event"] == name), None)
-
-    async def wait_event(self, name: str, within: float) -> dict[str, Any]:
-        """The first event called ``name``; BenchmarkError after ``within`` s or on exit."""
-        try:
-            async with asyncio.timeout(within):
-                while (found := self.event(name)) is None:
-                    if self._reader is not None and self._reader.done():
-                        raise BenchmarkError(f"{self.name} exited while waiting for "
-                                             f"{name!r}: {self.log_tail()}")
-                    self._changed.clear()
-                    await self._changed.wait()
-        except TimeoutError:
-            raise BenchmarkError(f"no {name!r} from {self.name} within {within:g} s") from None
-        return found
-
-    async def send(self, command: str) -> None:
-        if self.process is None or self.process.stdin is None:
-            raise BenchmarkError(f"{self.name} is not running")
-        self.process.stdin.write(f"{command}\n".encode())
-        await self.process.stdin.drain()
-
-    def log_tail(self, chars: int = 600) -> str:
-        try:
-            text = self.log_path.read_text(errors="replace").strip()
-        except OSError:
-            return "(no log)"
-        return text[-chars:] or "(empty log)"
-
-    async def stop(self, within: float = 45.0) -> None:
-        """Ask politely (stdin "stop", then SIGTERM), kill if it does not exit."""
-        process, self.process = self.process, None
-        if process is not None and process.returncode is None:
-            with contextlib.suppress(OSError, RuntimeError):
-                if process.stdin is not None:
-                    process.stdin.write(b"stop\n")
-                    process.stdin.close()
-            try:
-                async with asyncio.timeout(within):
-                    await process.wait()
-            except TimeoutError:
-                with contextlib.suppress(ProcessLookupError):
-                    process.send_signal(signal.SIGTERM)
-                try:
-                    async with asyncio.timeout(5):
-                        await process.wait()
-                except TimeoutError:
-                    with contextlib.suppress(ProcessLookupError):
-                        process.kill()
-                    await process.wait()
-        if self._reader is not None:
-            with contextlib.suppress(Exception):
-                async with asyncio.timeout(5):
-                    await self._reader
-            self._reader.cancel()
-            self._reader = None
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-
-
-@dataclass(frozen=True)
-class Flood:
-    per_second: int | None = None
-    per_chat_per_second: int | None = None
-    per_group_per_minute: int | None = None
-
-    def to_json(self) -> dict[str, int | None]:
-        return {"per_second": self.per_second, "per_chat_per_second": self.per_chat_per_second,
-                "per_group_per_minute": self.per_group_per_minute}
+    emit("done", wall=wall, errors=len(errors), first_error=errors[0] if errors else None)
 
 
 TELEGRAM_FLOOD = Flood(30, 1, 20)
 BROADCAST_FLOOD = Flood(300, 1, 20)
 
 
-class Sandbox:
-    """The sandbox Bot API server in its own process, and clients for its HTTP API."""
-
-    def __init__(self, log_path: Path) -> None:
-        from bot.sandbox.client import SandboxClient
-
-        self.child = Child("sandbox server", log_path)
-        self.url = ""
-        self._client_type = SandboxClient
-        self.clients: list[SandboxClient] = []
-
-    @property
-    def client(self) -> Any:
-        return self.clients[0]
-
-    async def start(self, flood: Flood = Flood()) -> None:
-        argv = [sys.executable, "-m", "bot.sandbox.server", "--port", "0"]
-        for flag, value in (("--flood-global", flood.per_second),
-                            ("--flood-chat", flood.per_chat_per_second),
-                            ("--flood-group", flood.per_group_per_minute)):
-            if value is not None:
-                argv += [flag, str(value)]
-        line = await self.child.start(argv, lambda text: "listening" in text, within=30)
-        found = re.search(r"(https?://\S+)/bot\b", line)
-        if found is None:
-            raise BenchmarkError(f"no URL in the sandbox's ready line {line!r}")
-        self.url = found.group(1)
-        for _ in range(math.ceil(REGISTER_CONCURRENCY / 32)):
-            client = self._client_type(self.url)
-            await client.__aenter__()
-            self.clients.append(client)
-
-    @property
-    def base_url(self) -> str:
-        return f"{self.url}/bot"
-
-    async def stop(self) -> None:
-        for client in self.clients:
-            with contextlib.suppress(Exception):
-                await client.close()
-        self.clients.clear()
-        await self.child.stop(within=10)
-
-    async def register_private_chats(self, chat_ids: Sequence[int]) -> None:
-        """Make the chats known to the sandbox (it answers 400 for chats it never saw)."""
-        queue = iter(chat_ids)
-
-        async def worker(index: int) -> None:
-            client = self.clients[index % len(self.clients)]
-            for chat_id in queue:
-                await client.request("POST", "chats", {"id": chat_id, "type": "private"})
-
-        await asyncio.gather(*(worker(i) for i in range(REGISTER_CONCURRENCY)))
-
-    async def stats(self) -> dict[str, Any]:
-        result: dict[str, Any] = await self.client.stats()
-        return result
-
-    async def calls(self, since: int, method: str | None = None) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = await self.client.calls(since=since, method=method)
-        return result
-
-    async def call_count(self) -> int:
-        return int((await self.stats())["calls"])
-
-
-# ==========================================================================================
-# The database (parent side): bulk-inserted subscriptions
-# ==========================================================================================
-class ScratchDatabase:
-    """A throw-away database per scenario: a SQLite file, or a PostgreSQL database."""
-
-    def __init__(self, workdir: Path, name: str, server_url: str | None) -> None:
-        self.server_url = server_url
-        if server_url is None:
-            self.url = f"sqlite+aiosqlite:///{workdir / f'{name}.sqlite3'}"
-            self._pg_name: str | None = None
-        else:
-            from sqlalchemy.engine import make_url
-
-            self._pg_name = f"fanout_{name}_{uuid.uuid4().hex[:8]}"
-            self.url = make_url(server_url).set(database=self._pg_name).render_as_string(
-                hide_password=False)
-
-    async def _admin(self, statement: str) -> None:
-        from sqlalchemy import text
-        from sqlalchemy.ext.asyncio import create_async_engine
-
-        assert self.server_url is not None
-        engine = create_async_engine(self.server_url, isolation_level="AUTOCOMMIT")
-        try:
-            async with engine.connect() as conn:
-                await conn.execute(text(statement))
-        finally:
-            await engine.dispose()
-
-    async def create(self) -> None:
-        if self._pg_name is not None:
-            await self._admin(f'CREATE DATABASE "{self._pg_name}"')
-
-    async def drop(self) -> None:
-        if self._pg_name is not None:
-            await self._admin(f'DROP DATABASE IF EXISTS "{self._pg_name}" WITH (FORCE)')
-
-    async def subscribe(self, chat_ids: Sequence[int], at: str, *, chunk: int = 5000) -> float:
-        """Bulk-insert daily subscriptions (UTC) as ``SubscriptionStore`` would store them.
-
-        Returns the seconds it took.
-        """
-        from datetime import time as clock_time
-
-        from bot.storage.database import Database
-        from bot.storage.schedule import first_due_after
-
-        began = time.perf_counter()
-        hours, minutes = (int(x) for x in at.split(":"))
-        next_due = first_due_after(START, clock_time(hours, minutes), ZoneInfo("UTC"))
-        db = await Database.open(self.url, now=START)
-        try:
-            table = db.tables.subscriptions
-            rows = [{
-                "chat_id": chat_id, "thread_id": 0, "chat_type": "private",
-                "delivery_time": at, "timezone": "UTC", "mode": "daily", "follows": [],
-                "paused": False, "active": True, "created_at": START, "updated_at": START,
-                "next_due_at": next_due,
-            } for chat_id in chat_ids]
-            for offset in range(0, len(rows), chunk):
-                async with db.engine.begin() as conn:
-                    await conn.execute(table.insert(), rows[offset:offset + chunk])
-        finally:
-            await db.close()
-        return time.perf_counter() - began
-
-
 # ==========================================================================================
 # Shared scenario helpers
 # ==========================================================================================
-def percentile(ordered: Sequence[float], q: float) -> float:
-    """Linear-interpolated percentile (0 <= q <= 100) of an ascending sequence."""
-    if not ordered:
-        return math.nan
-    rank = (len(ordered) - 1) * q / 100
-    low = math.floor(rank)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
-
-
-def _r(value: float | None, digits: int = 2) -> float | None:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    return round(value, digits)
-
-
 @dataclass
 class Context:
     """What every scenario needs: options, a scratch folder, where logs go."""
@@ -608,7 +303,7 @@ class Context:
         return Path(self.args.log_dir) if self.args.log_dir else self.workdir
 
     def database(self, name: str) -> ScratchDatabase:
-        return ScratchDatabase(self.workdir, name, self.args.database_url)
+        return ScratchDatabase(self.workdir, name, self.args.database_url, prefix="fanout")
 
 
 class BotProcess(Child):
@@ -631,7 +326,7 @@ class BotProcess(Child):
             argv += ["--progress-interval", str(ctx.args.progress_interval)]
         if ctx.args.profile_dir is not None:
             argv += ["--profile-to", str(Path(ctx.args.profile_dir) / name)]
-        await bot.start(argv, lambda line: '"ready"' in line, within=90)
+        await bot.start(argv, '"ready"', within=90)
         return bot
 
 
@@ -652,10 +347,6 @@ def _span_rate(calls: Sequence[dict[str, Any]]) -> tuple[float, float]:
     return (len(calls) / span if span > 0 else math.nan), span
 
 
-def _error_text(error: BaseException) -> str:
-    return f"{type(error).__name__}: {error}"
-
-
 def _deadline_for(messages: int, rate: float, slack: float) -> float:
     return messages / rate + slack
 
@@ -666,7 +357,7 @@ def _deadline_for(messages: int, rate: float, slack: float) -> float:
 async def _throughput_bot(ctx: Context, run: int, sandbox: Sandbox, chats: range,
                           db: ScratchDatabase) -> dict[str, Any]:
     """Due scan at the briefing minute, then the Sender delivers every briefing."""
-    populate_s = await db.subscribe(chats, BRIEFING_AT)
+    populate_s = await db.subscribe(chats, BRIEFING_AT, now=START)
     bot = await BotProcess.launch(ctx, f"throughput-{run}", sandbox, db.url,
                                   rate=UNLIMITED_RATE, watch_sent=len(chats))
     try:
@@ -804,11 +495,11 @@ async def scenario_throughput(ctx: Context) -> dict[str, Any]:
     result: dict[str, Any] = {
         "destinations": args.destinations,
         "rate_per_second": UNLIMITED_RATE,
-        "bot": _median_figures([r["bot"] for r in runs]),
-        **({"sender_only_diagnostic": _median_figures([r["sender_only"] for r in runs])}
+        "bot": median_figures([r["bot"] for r in runs]),
+        **({"sender_only_diagnostic": median_figures([r["sender_only"] for r in runs])}
            if all("sender_only" in r for r in runs) else {}),
-        "baseline_sequential": _median_figures([r["baseline_sequential"] for r in runs]),
-        "baseline_concurrent": _median_figures([r["baseline_concurrent"] for r in runs]),
+        "baseline_sequential": median_figures([r["baseline_sequential"] for r in runs]),
+        "baseline_concurrent": median_figures([r["baseline_concurrent"] for r in runs]),
         "baseline_best_msgs_per_s": _r(statistics.median(best), 1),
         "ratio": _r(statistics.median(ratios)),
     }
@@ -817,24 +508,6 @@ async def scenario_throughput(ctx: Context) -> dict[str, Any]:
     result["targets"] = TARGETS["throughput"]
     result["targets_met"] = {"ratio_min": bool(result["ratio"] >= 0.8)}
     return result
-
-
-def _median_figures(items: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Median of every numeric figure over runs; other values from the first run."""
-    merged: dict[str, Any] = {}
-    for name, value in items[0].items():
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            merged[name] = value
-            continue
-        values = [float(i[name]) for i in items
-                  if isinstance(i.get(name), int | float) and not math.isnan(float(i[name]))]
-        if not values:
-            merged[name] = None
-        elif isinstance(value, int):
-            merged[name] = round(statistics.median(values))
-        else:
-            merged[name] = _r(statistics.median(values), 3)
-    return merged
 
 
 # ==========================================================================================
@@ -855,7 +528,7 @@ async def scenario_flood(ctx: Context) -> dict[str, Any]:
         await db.create()
         await sandbox.start(TELEGRAM_FLOOD)
         await asyncio.gather(sandbox.register_private_chats(chats),
-                             db.subscribe(chats, BRIEFING_AT))
+                             db.subscribe(chats, BRIEFING_AT, now=START))
         bot = await BotProcess.launch(ctx, "flood", sandbox, db.url, rate=FLOOD_RATE)
         refused_before = int((await sandbox.stats())["flood_refusals"])
         cursor = await sandbox.call_count()
@@ -891,7 +564,7 @@ async def scenario_flood(ctx: Context) -> dict[str, Any]:
         result["limiter_granted"] = final.get("limiter_granted")
         result["limiter_retries"] = final.get("limiter_retries")
     except (BenchmarkError, OSError, TimeoutError) as error:
-        result["error"] = _error_text(error)
+        result["error"] = error_text(error)
     finally:
         if bot is not None:
             await bot.stop()
@@ -953,7 +626,7 @@ async def _readers(sandbox: Sandbox, start: float, window: float) -> tuple[list[
             trip = await sandbox.client.wait_reply(post["update_id"], chat_id=user_id,
                                                    count=1, timeout=15)
         except Exception as error:  # a figure, not a crash
-            errors.append(f"reader {index}: {_error_text(error)}")
+            errors.append(f"reader {index}: {error_text(error)}")
             return
         if not trip["complete"] or trip["last_latency"] is None:
             errors.append(f"reader {index}: no reply within 15 s")
@@ -978,7 +651,7 @@ async def _memory_size(ctx: Context, size: int) -> dict[str, Any]:
         await sandbox.start()
         began = time.perf_counter()
         _, populate_s = await asyncio.gather(sandbox.register_private_chats(chats),
-                                             db.subscribe(chats, BRIEFING_AT))
+                                             db.subscribe(chats, BRIEFING_AT, now=START))
         prepare_s = time.perf_counter() - began
         bot = await BotProcess.launch(ctx, f"memory-{size}", sandbox, db.url,
                                       rate=UNLIMITED_RATE, watch_sent=target)
@@ -1018,7 +691,7 @@ async def scenario_memory(ctx: Context) -> dict[str, Any]:
         extra = figures[large]["peak_rss_mb"] - figures[small]["peak_rss_mb"]
         result["extra_peak_rss_mb"] = _r(extra, 1)
     except (BenchmarkError, OSError, TimeoutError) as error:
-        result["error"] = _error_text(error)
+        result["error"] = error_text(error)
     result["targets"] = TARGETS["memory"]
     extra_mb = result.get("extra_peak_rss_mb")
     result["targets_met"] = {"extra_peak_rss_mb_max": extra_mb is not None and extra_mb <= 50}
@@ -1041,7 +714,7 @@ async def scenario_broadcast(ctx: Context) -> dict[str, Any]:
         await db.create()
         await sandbox.start()
         await asyncio.gather(sandbox.register_private_chats(chats),
-                             db.subscribe(chats, NOT_DUE_AT))
+                             db.subscribe(chats, NOT_DUE_AT, now=START))
         bot = await BotProcess.launch(ctx, "broadcast", sandbox, db.url, rate=BROADCAST_RATE)
         interval = float((bot.event("ready") or {})["progress_interval_seconds"])
         result["progress_interval_seconds"] = interval
@@ -1088,7 +761,7 @@ async def scenario_broadcast(ctx: Context) -> dict[str, Any]:
         result["sender_stats"] = final.get("stats")
         result["limiter_retries"] = final.get("limiter_retries")
     except (BenchmarkError, OSError, TimeoutError) as error:
-        result["error"] = _error_text(error)
+        result["error"] = error_text(error)
     finally:
         if bot is not None:
             await bot.stop()
@@ -1162,7 +835,7 @@ async def benchmark(args: argparse.Namespace) -> dict[str, Any]:
             try:
                 report[name] = await RUNNERS[name](ctx)
             except Exception as error:  # still print the JSON, with the reason
-                report[name] = {"error": _error_text(error)}
+                report[name] = {"error": error_text(error)}
             report[name]["wall_s"] = round(time.perf_counter() - started, 1)
     report["targets_met"] = {
         f"{name}.{target}": met
@@ -1247,11 +920,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         spec = json.loads(Path(args.spec).read_text(encoding="utf-8"))
         asyncio.run(_serve_baseline(args, spec))
         return 0
-    for name in ("profile_dir", "log_dir"):
-        if getattr(args, name) is not None:
-            folder = Path(getattr(args, name)).resolve()
-            folder.mkdir(parents=True, exist_ok=True)
-            setattr(args, name, str(folder))
+    resolve_output_dirs(args, "profile_dir", "log_dir")
     report = asyncio.run(benchmark(args))
     print(json.dumps(report))
     return 0 if report["all_targets_met"] else 1
