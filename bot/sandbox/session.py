@@ -31,13 +31,16 @@ SANDBOX_TOKEN = "7000000001:sandbox-not-a-real-token"
 
 
 def sandbox_settings(settings: Settings, base_url: str, database_folder: Path) -> Settings:
-    """The configured settings, pointed at the sandbox and a throwaway SQLite file."""
+    """The configured settings, pointed at the sandbox and a throwaway SQLite file, with
+    ``/healthz`` and ``/metrics`` on (a free port unless one is configured)."""
+    port = settings.monitoring.port if settings.monitoring.port is not None else 0
     return replace(
         settings,
         telegram=replace(settings.telegram, base_url=base_url),
         database=replace(
             settings.database, url=f"sqlite+aiosqlite:///{database_folder / 'sandbox.sqlite3'}"
         ),
+        monitoring=replace(settings.monitoring, port=port),
     )
 
 
@@ -78,6 +81,11 @@ async def _session(
                 clock=_pretend(now) if now else None,
             )
             await start_bot(app, poll_timeout=1)
+            services = app.bot_data.services
+            if services is not None and services.monitor is not None:
+                monitor = services.monitor
+                print(f"sandbox: health at http://{monitor.host}:{monitor.port}/healthz, "
+                      "metrics at /metrics", file=sys.stderr)
             try:
                 await run_chat(
                     server, lines, sys.stdout, echo=script is not None,
