@@ -62,6 +62,7 @@ __all__ = ["Sender", "keyboard_of", "utc_now"]
 
 _LOG = logging.getLogger(__name__)
 _PAYLOAD_CACHE = 1_000
+_FORGET_WORKERS = timedelta(days=7)
 T = TypeVar("T")
 
 
@@ -161,6 +162,9 @@ class Sender:
                                                                    problem)):
             await self._db_call(lambda: self._workers.register(self.worker_id, self._role,
                                                                now))
+        if self.last_heartbeat is None or now.date() != self.last_heartbeat.date():
+            # Once a day: forget processes gone for a week (their rows were settled then).
+            await self._db_call(lambda: self._workers.prune(now - _FORGET_WORKERS))
         self.last_heartbeat = now
         await self.recover()
 

@@ -356,3 +356,38 @@ async def test_a_worker_that_abandons_sends_nothing_more_and_returns_its_claims(
             await asyncio.sleep(0.01)
     await service.stop()
     assert len(sandbox.bot_messages(70)) == 1
+
+
+async def test_a_worker_frozen_past_its_lease_cannot_undo_the_worker_that_took_over(
+    open_db: OpenDb, clock: Clock, sandbox: SandboxServer, make_bot: BotFactory
+) -> None:
+    """Worker A's send hangs past its lease; B takes the row over and is itself still
+    sending when A's call finally times out. A's claim token no longer matches, so A
+    settles nothing: the row ends as B sends it, and no third copy goes out."""
+    one, two = await open_db(), await open_db()
+    sandbox.add_chat(90, "private")
+    await queue(one, clock, [Destination(90)])
+    sandbox.inject(Fault(FaultKind.SLOW, chat_id=90, delay=2.0, times=2))
+    a = Sender(one, await make_bot(read_timeout=1.0), fast_settings(), clock=clock,
+               worker_id="a")
+    frozen = asyncio.ensure_future(a.run_once())
+    ledger = DeliveryLedger(one)
+    while not any(r.claimed_by == "a" for r in await ledger.rows()):  # noqa: ASYNC110
+        await asyncio.sleep(0.005)
+    clock.advance(timedelta(minutes=1))  # A's heartbeat is long stale: B takes over
+    b = Sender(two, await make_bot(read_timeout=5.0), fast_settings(), clock=clock,
+               worker_id="b")
+    await b.heartbeat()
+    taking_over = asyncio.ensure_future(b.drain())
+    await frozen  # A's call timed out while B's own send of the row is in flight
+    assert a.stats["fenced"] == 1
+    [row] = await ledger.rows()
+    assert (row.state, row.claimed_by) == (DeliveryState.SENDING, "b")
+    assert await taking_over == 1
+    assert await b.drain() == 0  # nothing was put back for a third send
+    [row] = await ledger.rows()
+    assert (row.state, row.claimed_by) == (DeliveryState.SENT, "b")
+    async with asyncio.timeout(5):  # A's late copy and B's: the in-flight duplicate only
+        while len(sandbox.bot_messages(90)) < 2:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+    assert len(sandbox.bot_messages(90)) == 2
