@@ -18,7 +18,7 @@ error is decided by :func:`bot.delivery.outcome.classify`:
   briefing is worse than a duplicate, and duplicates are counted in ``uncertain_count``.
 
 A claim is a lease kept alive by this worker's heartbeat (``workers.last_seen``, renewed
-every third of ``delivery.lease_seconds``). On every heartbeat the sender also settles the
+every sixth of ``delivery.lease_seconds``). On every heartbeat the sender also settles the
 rows of workers whose heartbeat expired, the same way as a read timeout; with
 ``exclusive`` (a SQLite file this process holds the lock on) every other worker is known
 to be dead, so their rows are settled at once. Settling needs the row's claim token, so a
@@ -103,6 +103,7 @@ class Sender:
         self.worker_id = worker_id or f"worker-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self._clock = clock
         self.lease = timedelta(seconds=settings.lease_seconds)
+        self.heartbeat_interval = self.lease / 6
         self._exclusive = exclusive
         self._role = role
         self._problems = problems
@@ -137,7 +138,9 @@ class Sender:
         """Settle the rows other workers left in ``sending``: those whose heartbeat is
         older than the lease, or every other worker's when this one is ``exclusive``."""
         now = self._clock()
-        live_since = None if self._exclusive else now - self.lease
+        # A worker is presumed dead once it missed five heartbeats, so that checking every
+        # sixth of the lease still settles its rows within the lease of its last one.
+        live_since = None if self._exclusive else now - self.lease + self.heartbeat_interval
         held = set(self._held)
         count = await self._db_call(lambda: self._ledger.recover_orphans(
             self.worker_id, now, resend=self._settings.resend_uncertain,
@@ -169,10 +172,9 @@ class Sender:
         await self.recover()
 
     async def _keep_lease(self, stop: asyncio.Event) -> None:
-        interval = max(0.5, self._settings.lease_seconds / 3)
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), interval)
+                await asyncio.wait_for(stop.wait(), self.heartbeat_interval.total_seconds())
             if not stop.is_set():
                 await self.heartbeat()
 

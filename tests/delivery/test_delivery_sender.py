@@ -391,3 +391,48 @@ async def test_a_worker_frozen_past_its_lease_cannot_undo_the_worker_that_took_o
         while len(sandbox.bot_messages(90)) < 2:  # noqa: ASYNC110
             await asyncio.sleep(0.01)
     assert len(sandbox.bot_messages(90)) == 2
+
+
+async def test_a_dead_workers_rows_are_taken_over_by_a_live_one_within_the_lease(
+    open_db: OpenDb, sandbox: SandboxServer, make_bot: BotFactory
+) -> None:
+    """Two workers on one database in real time; one dies mid-fan-out (its task is torn
+    down without a word, like SIGKILL); the other delivers everything it left."""
+    from bot.delivery import SenderService
+    from bot.delivery.sender import utc_now
+
+    one, two = await open_db(), await open_db()
+    chats = list(range(700, 730))
+    for chat in chats:
+        sandbox.add_chat(chat, "private")
+    sandbox.inject(Fault(FaultKind.SLOW, method="sendMessage", times=None, delay=0.3))
+    await queue(one, utc_now, [Destination(c) for c in chats])
+    settings = fast_settings(concurrency=4, lease_seconds=1.2)
+    dying = Sender(one, await make_bot(), settings, worker_id="dying")
+    stop = asyncio.Event()
+    killed = asyncio.ensure_future(dying.run(stop))
+    ledger = DeliveryLedger(one)
+    while not any(r.claimed_by == "dying" for r in await ledger.rows()):  # noqa: ASYNC110
+        await asyncio.sleep(0.005)
+    killed.cancel()  # mid-send: its rows stay `sending`, its heartbeat stops
+    await asyncio.sleep(0)
+    killed.cancel()
+    await asyncio.gather(killed, return_exceptions=True)
+    died = asyncio.get_running_loop().time()
+    left = [r for r in await ledger.rows() if r.state is DeliveryState.SENDING]
+    assert left and all(r.claimed_by == "dying" for r in left)
+    survivor = SenderService(Sender(two, await make_bot(), settings, worker_id="survivor"))
+    await survivor.start()
+    try:
+        async with asyncio.timeout(20):
+            while any(r.state is not DeliveryState.SENT  # noqa: ASYNC110
+                      for r in await ledger.rows()):
+                await asyncio.sleep(0.05)
+    finally:
+        await survivor.stop()
+    # Within the lease (+ the sends themselves), not at some later restart.
+    assert asyncio.get_running_loop().time() - died < 1.2 + len(chats) * 0.3 / 4 + 2
+    copies = [len(sandbox.bot_messages(c)) for c in chats]
+    assert min(copies) == 1 and sum(copies) - len(chats) <= len(left)
+    taken_over = {r.id for r in left}
+    assert {r.claimed_by for r in await ledger.rows() if r.id in taken_over} == {"survivor"}
