@@ -174,3 +174,28 @@ def test_check_with_an_out_of_range_setting_prints_one_line_and_exits_2(
     done = subprocess.run([sys.executable, "run_bot.py", "--config", str(config), "check"],
                           cwd=ROOT, capture_output=True, text=True, check=False)
     assert (done.returncode, done.stdout, done.stderr) == (2, "", line + "\n")
+
+
+@pytest.mark.parametrize("command", [["stats"], ["subscribers", "export"],
+                                     ["subscribers", "export", "--format", "jsonl"]])
+def test_operator_commands_refuse_a_database_that_does_not_exist(
+        command: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A mistyped database.url must not be answered with an empty database and zeros."""
+    config = _config_with_database(tmp_path)
+    assert main(["--config", str(config), *command]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    [line] = captured.err.splitlines()
+    assert line.startswith("error: no database at ") and "ops.db" in line
+    assert "has the bot run with this configuration yet?" in line
+    assert not (tmp_path / "ops.db").exists()
+
+
+def test_operator_commands_do_not_create_a_missing_database_folder(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "bot.yaml"
+    config.write_text(f"database:\n  url: sqlite+aiosqlite:///{tmp_path / 'typo' / 'ops.db'}\n")
+    for command in (["stats"], ["subscribers", "export"]):
+        assert main(["--config", str(config), *command]) == 2
+        assert "no database at" in capsys.readouterr().err
+    assert not (tmp_path / "typo").exists()
