@@ -39,15 +39,25 @@ def _build_parser() -> argparse.ArgumentParser:
                         help="YAML settings (default: $BOT_CONFIG, else config/bot.yaml)")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    commands.add_parser("run", help="run the bot (long polling; the default command)")
+    run = commands.add_parser("run", help="run the bot (long polling; the default command)")
+    run.add_argument("--role", choices=("all", "updates", "delivery"), default="all",
+                     help="updates: answer readers; delivery: due scan, alerts, sending, "
+                          "broadcast progress; all (default): both. Other than all needs "
+                          "PostgreSQL")
 
     sandbox = commands.add_parser(
         "sandbox", help="run the bot against a local sandbox Telegram and chat with it")
     sandbox.add_argument("--port", type=int, default=0,
                          help="port for the sandbox Bot API server (default: any free port)")
     sandbox.add_argument("--script", type=Path, metavar="FILE",
-                         help="read the chat lines from FILE and print the transcript")
-    sandbox.add_argument("--now", metavar="TIME", help="pretend the clock (ISO time)")
+                         help="read the chat lines from FILE (`:wait SECONDS` lets time "
+                              "pass) and print the transcript")
+    sandbox.add_argument("--now", metavar="TIME",
+                         help="pretend the clock (ISO time with offset); a few seconds before "
+                              "a subscription's time, then `:wait 5`, shows its briefing")
+    sandbox.add_argument("--log", type=Path, metavar="FILE",
+                         help="write the bot's log to FILE (default: story-bot-sandbox.log "
+                              "in the temporary folder)")
 
     for name, text in (("check", "validate a story folder"),
                        ("export", "print the parsed stories as JSON Lines")):
@@ -155,17 +165,24 @@ def _cmd_preview(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.storage.owner_lock import sqlite_file
+    from bot.telegram.app import Role
     from bot.telegram.runner import run_polling
     from bot.telegram.startup import require_story_folder
 
     require_story_folder(settings.stories.folder)
-    return run_polling(settings)
+    role: Role = getattr(args, "role", "all")  # `run_bot.py` alone: the defaults
+    if role != "all" and sqlite_file(settings.database.url) is not None:
+        raise UsageError(f"--role {role} needs PostgreSQL (database.url): on SQLite one "
+                         "process does everything (--role all)")
+    return run_polling(settings, role)
 
 
 def _cmd_sandbox(args: argparse.Namespace, settings: Settings) -> int:
     from bot.sandbox.session import run_sandbox_session
 
-    return run_sandbox_session(settings, port=args.port, script=args.script, now=args.now)
+    return run_sandbox_session(settings, port=args.port, script=args.script, now=args.now,
+                               log_file=args.log)
 
 
 async def _open_existing_database(settings: Settings) -> Database:

@@ -61,17 +61,21 @@ async def _database_answers(db: Database | None) -> str | None:
 
 
 async def judge_process(status: ProcessStatus, settings: Settings, db: Database | None,
-                        sender_running: Callable[[], bool]) -> Verdict:
+                        sender_running: Callable[[], bool], role: str = "all") -> Verdict:
+    """An ``updates`` process is healthy when its database answers and its updates arrive
+    (no problem reported by polling or the start-up); one that delivers (``all``,
+    ``delivery``) also needs its sender alive and a recent due scan."""
     reasons = list(status.problems.values())
     if (problem := await _database_answers(db)) is not None:
         reasons.append(problem)
-    if not sender_running() and "fatal" not in status.problems:
-        reasons.append("the delivery sender is not running")
-    since = status.seconds_since_scan()
-    if since > scan_deadline(settings):
-        reasons.append(f"no due scan has finished for {since:.0f}s")
-    details = {"seconds_since_scan": round(since, 1),
-               "scans": "never" if status.last_scan_ended is None else "ok"}
+    details: dict[str, Any] = {"role": role}
+    if role != "updates":
+        if not sender_running() and "fatal" not in status.problems:
+            reasons.append("the delivery sender is not running")
+        since = status.seconds_since_scan()
+        if since > scan_deadline(settings):
+            reasons.append(f"no due scan has finished for {since:.0f}s")
+        details["seconds_since_scan"] = round(since, 1)
     return Verdict(tuple(dict.fromkeys(reasons)), details)
 
 
@@ -86,6 +90,8 @@ async def judge_from_database(db: Database, settings: Settings, now: datetime) -
         reasons.append(f"no bot process has renewed its heartbeat in the last "
                        f"{settings.delivery.lease_seconds:g}s ({seen})")
     scanning = [w for w in live if w.role in ("all", "delivery")]
+    if live and not scanning:
+        reasons.append("no delivery process is alive (only updates processes)")
     deadline = timedelta(seconds=scan_deadline(settings))
     if scanning and all(w.last_scan_at is None or now - w.last_scan_at > deadline
                         for w in scanning):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from telegram import LinkPreviewOptions, Update
 from telegram.constants import ParseMode
@@ -22,8 +22,10 @@ from telegram.ext import (
 )
 
 from bot.config import Settings
+from bot.delivery.heartbeat import WorkerHeartbeat
 from bot.delivery.ratelimiter import LaneRateLimiter
 from bot.delivery.wiring import register_due_scan
+from bot.errors import ConfigError
 from bot.storage.database import Database
 from bot.storage.owner_lock import DatabaseOwnerLock, sqlite_file
 from bot.storage.retry import DatabaseRetry
@@ -45,7 +47,10 @@ from bot.telegram.refresh import prepare_search_job, rescan_job, rescan_stories
 from bot.telegram.throttle import UserThrottle
 from bot.telegram.transport import use_http_client
 
-__all__ = ["build_application", "start_bot", "stop_bot"]
+__all__ = ["ROLES", "Role", "build_application", "start_bot", "stop_bot"]
+
+Role = Literal["all", "updates", "delivery"]
+ROLES: tuple[Role, ...] = ("all", "updates", "delivery")
 
 # New messages only: an *edited* command must never run again.
 _NEW = filters.UpdateType.MESSAGE
@@ -98,16 +103,19 @@ def _register_fallbacks(app: BotApplication) -> None:
 
 def build_application(settings: Settings, token: str, *,
                       library: StoryLibrary | None = None,
-                      clock: Callable[[], datetime] | None = None) -> BotApplication:
+                      clock: Callable[[], datetime] | None = None,
+                      role: Role = "all") -> BotApplication:
     """The bot's Application with services installed; nothing runs until it is started.
 
     ``clock`` (aware UTC "now") drives every schedule decision; tests and the sandbox's
-    ``--now`` pass their own.
+    ``--now`` pass their own. ``role``: ``updates`` answers readers, ``delivery`` runs the
+    due scan, alerts, the sender and broadcast progress, ``all`` (the default) does both.
     """
     services = BotServices(
         settings=settings,
         library=library or StoryLibrary(settings.stories.folder, settings.stories.timezone),
         throttle=UserThrottle(settings.telegram.commands_per_minute),
+        role=role,
     )
     if clock is not None:
         services.clock = clock
@@ -117,28 +125,15 @@ def build_application(settings: Settings, token: str, *,
     monitor = services.monitor = build_monitoring_server(services, metrics) \
         if settings.monitoring.port is not None else None
 
-    async def post_init(app: BotApplication) -> None:
-        services.bot_username = app.bot.username
-        database_file = sqlite_file(settings.database.url)
-        if database_file is not None:  # one bot per SQLite file; read-only tools may share
-            services.owner_lock = DatabaseOwnerLock.acquire(database_file)
-        db = services.database = await Database.open(settings.database.url)
-        retry = services.db_retry = DatabaseRetry(settings.delivery.give_up_seconds,
-                                                  services.status)
+    async def start_delivery(app: BotApplication, db: Database, retry: DatabaseRetry) -> None:
         engine = services.engine = DeliveryEngine.create(
             db, app.bot, services.library, settings, services.clock, status=services.status,
-            retry=retry, exclusive=services.owner_lock is not None)
+            retry=retry, exclusive=services.owner_lock is not None, role=role)
         services.wake_sender = engine.wake
         await rescan_stories(services)
         await engine.alerts.catch_up(services.library.stories, services.clock())
-        await app.bot.set_my_commands(menu())
-        await admin.install_admin_menus(app.bot, services)
         jobs = app.job_queue
         assert jobs is not None
-        jobs.run_once(prepare_search_job, when=0, name="prepare-search")
-        jobs.run_repeating(supervised("story rescan", rescan_job),
-                           interval=settings.stories.rescan_seconds,
-                           first=settings.stories.rescan_seconds, name="rescan")
         register_due_scan(jobs, engine.scan, settings.delivery, clock=services.clock,
                           retry=retry, on_finished=scan_observer(services, metrics),
                           supervise=supervised)
@@ -146,6 +141,43 @@ def build_application(settings: Settings, token: str, *,
                            first=1.0, name="broadcast-progress",
                            interval=max(0.5, settings.delivery.progress_interval_seconds / 2))
         await engine.sender.start()
+
+    async def start_updates(app: BotApplication) -> None:
+        if services.engine is None:  # an `updates` process: no sender to keep the lease
+            await rescan_stories(services)
+            heartbeat = WorkerHeartbeat(services.require_database(), "updates",
+                                        services.clock, services.status.summary)
+            await heartbeat.beat()
+            jobs = app.job_queue
+            assert jobs is not None
+            jobs.run_repeating(supervised("heartbeat", heartbeat.job),
+                               interval=heartbeat.interval(settings.delivery),
+                               name="heartbeat")
+        await app.bot.set_my_commands(menu())
+        await admin.install_admin_menus(app.bot, services)
+
+    async def post_init(app: BotApplication) -> None:
+        services.bot_username = app.bot.username
+        database_file = sqlite_file(settings.database.url)
+        if database_file is not None:  # one bot per SQLite file; read-only tools may share
+            if role != "all":
+                raise ConfigError("--role", f"{role} needs PostgreSQL (database.url): on "
+                                  "SQLite one process does everything (--role all)")
+            services.owner_lock = DatabaseOwnerLock.acquire(database_file)
+        db = services.database = await Database.open(settings.database.url)
+        retry = services.db_retry = DatabaseRetry(settings.delivery.give_up_seconds,
+                                                  services.status)
+        if role in ("all", "delivery"):
+            await start_delivery(app, db, retry)
+        if role in ("all", "updates"):
+            await start_updates(app)
+        jobs = app.job_queue
+        assert jobs is not None
+        if role != "delivery":  # readers search
+            jobs.run_once(prepare_search_job, when=0, name="prepare-search")
+        jobs.run_repeating(supervised("story rescan", rescan_job),
+                           interval=settings.stories.rescan_seconds,
+                           first=settings.stories.rescan_seconds, name="rescan")
         if monitor is not None:  # `run` starts it earlier, while it waits for Telegram
             await monitor.start()
 

@@ -16,6 +16,7 @@ from telegram.ext import Application, CallbackContext, ExtBot
 
 from bot.config import Settings
 from bot.status import ProcessStatus
+from bot.storage.chat_preferences import ChatPreferenceStore
 from bot.storage.database import Database
 from bot.storage.subscriptions import Destination, SubscriptionStore
 from bot.stories.library import StoryLibrary
@@ -95,6 +96,7 @@ class BotServices:
     throttle: UserThrottle
     searches: SearchSessions = field(default_factory=SearchSessions)
     status: ProcessStatus = field(default_factory=ProcessStatus)
+    role: str = "all"  # all | updates | delivery (bot/telegram/app.py)
     clock: Callable[[], datetime] = _utc_now
     bot_username: str = ""
     database: Database | None = None
@@ -121,15 +123,26 @@ class BotServices:
     def subscriptions(self) -> SubscriptionStore:
         return SubscriptionStore(self.require_database())
 
-    async def reader_zone(self, dest: Destination | None = None) -> ZoneInfo:
-        """The zone a reader sees times in: their subscription's, else the default."""
+    @property
+    def chat_preferences(self) -> ChatPreferenceStore:
+        return ChatPreferenceStore(self.require_database())
+
+    async def reader_zone(self, dest: Destination | None = None, *,
+                          fresh: bool = False) -> ZoneInfo:
+        """The zone a reader sees times in: their briefing's while they subscribe (the zone
+        the briefing keeps to), else the one they set with /timezone, else their ended
+        briefing's, else the default. ``fresh`` re-reads it after a change."""
         default = self.settings.briefing.default_timezone
         if dest is None or self.database is None:
             return default
-        zone = self.zones.get(dest)
+        zone = None if fresh else self.zones.get(dest)
         if zone is None:
             subscription = await self.subscriptions.get(dest)
-            zone = subscription.timezone if subscription and subscription.active else default
+            if subscription is not None and subscription.active:
+                zone = subscription.timezone
+            else:
+                zone = (await self.chat_preferences.zone(dest)
+                        or (subscription.timezone if subscription else default))
             self.zones.put(dest, zone)
         return zone
 

@@ -34,12 +34,13 @@ class DeliveryEngine:
     @classmethod
     def create(cls, db: Database, bot: ExtBot[Any], library: StoryLibrary, settings: Settings,
                clock: Callable[[], datetime], *, status: ProcessStatus | None = None,
-               retry: DatabaseRetry | None = None, exclusive: bool = False) -> DeliveryEngine:
+               retry: DatabaseRetry | None = None, exclusive: bool = False,
+               role: str = "all") -> DeliveryEngine:
         """``exclusive``: this process holds the SQLite file lock, so every other worker
         that ever claimed a row is dead and its rows are settled at once."""
         status = status or ProcessStatus()
         sender = Sender(db, bot, settings.delivery, clock=clock, retry=retry,
-                        exclusive=exclusive, problems=status.summary)
+                        exclusive=exclusive, problems=status.summary, role=role)
         username = bot.username  # deep links in channel deliveries
         return cls(
             scan=DueScan(db, LibraryDigestBuilder(library, settings.briefing,

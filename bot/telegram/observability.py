@@ -73,7 +73,8 @@ def build_monitoring_server(services: BotServices, metrics: BotMetrics) -> Monit
     async def judge() -> Verdict:
         engine = services.engine
         return await judge_process(services.status, settings, services.database,
-                                   lambda: engine is not None and engine.sender.running)
+                                   lambda: engine is not None and engine.sender.running,
+                                   services.role)
 
     async def scrape() -> bytes:
         lease = timedelta(seconds=settings.delivery.lease_seconds)

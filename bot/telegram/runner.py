@@ -18,7 +18,7 @@ from telegram import Update
 
 from bot.config import TOKEN_ENV, Settings, read_token
 from bot.status import ProcessStatus
-from bot.telegram.app import build_application
+from bot.telegram.app import Role, build_application
 from bot.telegram.context import BotApplication
 from bot.telegram.redaction import TokenRedactingFilter, install_token_redaction
 from bot.telegram.startup import connect, watch_polling
@@ -51,7 +51,7 @@ def describe(settings: Settings) -> str:
             f"database={settings.database.url} bot_api={settings.telegram.base_url}")
 
 
-def run_polling(settings: Settings) -> int:
+def run_polling(settings: Settings, role: Role = "all") -> int:
     """Run until stopped: 0 after SIGINT/SIGTERM, 1 when a part gave up, 2 when the token
     or address is refused (a :class:`~bot.telegram.startup.StartupError`)."""
     token = read_token()
@@ -62,9 +62,11 @@ def run_polling(settings: Settings) -> int:
     # Opt in to python-telegram-bot's future RetryAfter (a timedelta) to avoid its warning.
     os.environ.setdefault("PTB_TIMEDELTA", "true")
     log.info("starting %s", describe(settings))
-    app = build_application(settings, token)
+    app = build_application(settings, token, role=role)
     status = _status_of(app)
-    status.on_fatal(lambda _reason: app.stop_running())  # then exit 1 with the reason
+    stop_delivery = asyncio.Event()  # the `delivery` role runs without PTB's run_polling
+    status.on_fatal(lambda _reason: stop_delivery.set() if role == "delivery"
+                    else app.stop_running())  # then exit 1 with the reason
     # PTB's run_polling runs on the current event loop; connect on the same one first.
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
@@ -76,14 +78,41 @@ def run_polling(settings: Settings) -> int:
     if not connected:  # stopped while waiting for Telegram
         loop.close()
         return 0
-    watch_polling(app, status)
-    # bootstrap_retries=-1: a network blip between connecting and deleteWebhook is waited
-    # out, not a traceback.
-    app.run_polling(allowed_updates=Update.ALL_TYPES, bootstrap_retries=-1)
+    if role == "delivery":
+        try:
+            loop.run_until_complete(_run_without_updates(app, stop_delivery))
+        finally:
+            loop.close()
+    else:
+        watch_polling(app, status)
+        # bootstrap_retries=-1: a network blip between connecting and deleteWebhook is
+        # waited out, not a traceback.
+        app.run_polling(allowed_updates=Update.ALL_TYPES, bootstrap_retries=-1)
     if status.fatal is not None:
         print(f"error: {TokenRedactingFilter(token).redact(status.fatal)}", file=sys.stderr)
         return 1
     return 0
+
+
+async def _run_without_updates(app: BotApplication, stop: asyncio.Event) -> None:
+    """A ``delivery`` process: the application's jobs and sender, no updates fetched,
+    until SIGINT/SIGTERM or a part gives up (what ``run_polling`` does, minus polling)."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await app.initialize()
+    try:
+        if app.post_init is not None:
+            await app.post_init(app)
+        await app.start()
+        await stop.wait()
+        await app.stop()
+        if app.post_stop is not None:
+            await app.post_stop(app)
+    finally:
+        await app.shutdown()
+        if app.post_shutdown is not None:
+            await app.post_shutdown(app)
 
 
 def _status_of(app: BotApplication) -> ProcessStatus:
