@@ -9,23 +9,28 @@ misspelt key silently falling back to a default is worse than a refusal.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import time
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Final, Literal, TypeVar
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import yaml
 
 from bot.errors import ConfigError
+from bot.preferences import is_civil_zone
 
 __all__ = [
     "BOUNDS",
     "DEFAULT_CONFIG_PATH",
     "TOKEN_ENV",
+    "WEBHOOK_PORTS",
+    "WEBHOOK_SECRET_ENV",
     "Bounds",
     "BriefingSettings",
     "DatabaseSettings",
@@ -34,14 +39,21 @@ __all__ = [
     "Settings",
     "StoriesSettings",
     "TelegramSettings",
+    "WebhookSettings",
     "bundled_story_folder",
     "load_settings",
     "parse_clock_time",
     "parse_zone",
     "read_token",
+    "read_webhook_secret",
 ]
 
 TOKEN_ENV = "TELEGRAM_BOT_TOKEN"
+WEBHOOK_SECRET_ENV = "TELEGRAM_WEBHOOK_SECRET"
+#: The only ports Telegram posts webhook updates to.
+WEBHOOK_PORTS: Final = (443, 80, 88, 8443)
+DEFAULT_WEBHOOK_LISTEN = "127.0.0.1"
+DEFAULT_WEBHOOK_PORT = 8443
 CONFIG_ENV = "BOT_CONFIG"
 DEFAULT_CONFIG_PATH = Path("config/bot.yaml")
 DEFAULT_BASE_URL = "https://api.telegram.org/bot"
@@ -55,7 +67,14 @@ def bundled_story_folder() -> Path:
 
 
 def parse_zone(name: str, key: str = "timezone") -> ZoneInfo:
-    """An IANA zone by exact name; a clear error naming ``key`` otherwise."""
+    """An IANA zone by exact name; a clear error naming ``key`` otherwise.
+
+    ``localtime`` and ``Factory`` load, but are not zones: the first is whatever the
+    server's clock is set to (so times would move with the machine), the second "-00".
+    """
+    if not is_civil_zone(name):
+        raise ConfigError(key, f"{name!r} is not a place's time zone (use an IANA name such "
+                               "as 'Europe/Berlin' or 'UTC')")
     try:
         return ZoneInfo(name)
     except (ValueError, OSError, KeyError) as exc:
@@ -74,6 +93,19 @@ def parse_clock_time(text: str, key: str = "time") -> time:
 # The HTTP client under python-telegram-bot (see bot/telegram/transport.py).
 HttpClient = Literal["aiohttp", "httpx"]
 
+
+@dataclass(frozen=True, slots=True)
+class WebhookSettings:
+    """Webhook mode: Telegram posts each update to ``url``, the public HTTPS address of a
+    reverse proxy, which terminates TLS and forwards to ``listen``:``port`` and ``path``,
+    where python-telegram-bot's own webhook server answers."""
+
+    url: str
+    path: str
+    listen: str = DEFAULT_WEBHOOK_LISTEN
+    port: int = DEFAULT_WEBHOOK_PORT
+
+
 @dataclass(frozen=True, slots=True)
 class TelegramSettings:
     base_url: str = DEFAULT_BASE_URL
@@ -81,6 +113,7 @@ class TelegramSettings:
     commands_per_minute: int = 20
     http_client: HttpClient = "aiohttp"
     story_parts_at_once: int = 5
+    webhook: WebhookSettings | None = None  # None: long polling
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +147,7 @@ class DeliverySettings:
     backoff_max_seconds: float = 60.0
     resend_uncertain: bool = True
     scan_seconds: float = 60.0
-    concurrency: int = 32
+    concurrency: int = 200  # the cap; the sender adapts below it (Sender.inflight_target)
     progress_interval_seconds: float = 5.0
     lease_seconds: float = 30.0
     give_up_seconds: float = 300.0
@@ -223,13 +256,14 @@ def _string(value: Any, key: str) -> str:
     return value.strip()
 
 
-def _bounded(value: Any, key: str, example: float) -> float:
-    """``value`` if it is a number within ``BOUNDS[key]``, else a one-line refusal.
+def _bounded(value: Any, key: str, example: float, bounds: Bounds | None = None) -> float:
+    """``value`` if it is a number within ``bounds`` (default ``BOUNDS[key]``), else a
+    one-line refusal.
 
     A string gets "must be a number, e.g. 25" rather than a range: YAML reads ``1e9`` (no
     dot) as text, and "must be from 1 to 3600, got '1e9'" would send the reader hunting.
     """
-    bounds = BOUNDS[key]
+    bounds = bounds or BOUNDS[key]
     kind = "a whole number" if bounds.whole else "a number"
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ConfigError(key, f"must be {kind}, e.g. {example:g}, got {value!r}")
@@ -268,6 +302,88 @@ def _http_client(value: Any, key: str) -> HttpClient:
     if value == "aiohttp" or value == "httpx":
         return value  # type: ignore[no-any-return]
     raise ConfigError(key, f"must be aiohttp or httpx, got {value!r}")
+
+
+_WEBHOOK_PORT = Bounds(1, 65535, whole=True)
+_WEBHOOK_PATH = re.compile(r"/[A-Za-z0-9._~/-]*")
+_WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
+_MAKE_SECRET = "make one with: python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _webhook_url(value: Any, key: str) -> str:
+    """The public URL Telegram posts to: HTTPS on a port Telegram uses. A loopback host is
+    never Telegram's target, only the sandbox's: there plain http and any port are fine."""
+    url = _string(value, key)
+    example = "e.g. https://bot.example.org/telegram"
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise ConfigError(key, f"not a URL: {url!r}; write the full public address, "
+                               f"{example}") from None
+    host = parts.hostname
+    if parts.scheme not in ("https", "http") or not host or re.search(r"\s", url):
+        raise ConfigError(key, f"must be the full public URL Telegram posts to, {example}; "
+                               f"got {url!r}")
+    if parts.username is not None or parts.fragment:
+        raise ConfigError(key, f"must not hold a user name or a #fragment, {example}")
+    if _is_loopback(host):
+        return url
+    if parts.scheme != "https":
+        raise ConfigError(key, f"must be an https:// URL: Telegram posts updates only over "
+                               f"HTTPS (plain http only for a loopback host, in tests); "
+                               f"got {url!r}")
+    if port is not None and port not in WEBHOOK_PORTS:
+        raise ConfigError(key, f"port {port} is one Telegram does not post to; use 443, 80, "
+                               "88 or 8443 there (the reverse proxy forwards to "
+                               "telegram.webhook.port)")
+    return url
+
+
+def _webhook_path(value: Any, key: str) -> str:
+    path = _string(value, key)
+    if not _WEBHOOK_PATH.fullmatch(path):
+        raise ConfigError(key, f"must be a path such as /telegram (letters, digits and "
+                               f"._~/-, starting with /), got {path!r}")
+    return path
+
+
+def _listen_address(value: Any, key: str) -> str:
+    address = _string(value, key)
+    try:
+        return str(ipaddress.ip_address(address))
+    except ValueError:
+        raise ConfigError(key, f"must be an IP address to listen on, e.g. 127.0.0.1 (a "
+                               f"reverse proxy on this machine) or 0.0.0.0, got "
+                               f"{address!r}") from None
+
+
+def _webhook_settings(section: _Section) -> WebhookSettings | None:
+    """``telegram.webhook``; None (long polling) unless ``url`` is set."""
+    url = section.get("url", None, _webhook_url)
+    path = section.get("path", None, _webhook_path)
+    listen = section.get("listen", DEFAULT_WEBHOOK_LISTEN, _listen_address)
+    port = section.get("port", DEFAULT_WEBHOOK_PORT, lambda v, k: int(
+        _bounded(v, k, DEFAULT_WEBHOOK_PORT, _WEBHOOK_PORT)))
+    if url is None:
+        return None
+    if path is None:  # where the proxy forwards to is, by default, where Telegram posts
+        path = urlsplit(url).path or "/"
+        if not _WEBHOOK_PATH.fullmatch(path):
+            raise ConfigError(section.key("path"), f"the path of telegram.webhook.url, "
+                                                   f"{path!r}, cannot be served: set a path "
+                                                   "such as /telegram (letters, digits and "
+                                                   "._~/-)")
+    return WebhookSettings(url=url, path=path, listen=listen, port=port)
 
 
 def _admin_ids(value: Any, key: str) -> frozenset[int]:
@@ -312,12 +428,16 @@ def settings_from_mapping(data: Any, source: Path | None = None) -> Settings:
     d = Settings()
 
     tg = root.section("telegram")
+    wh = tg.section("webhook")
+    webhook = _webhook_settings(wh)
+    wh.finish()
     telegram = TelegramSettings(
         base_url=tg.get("base_url", d.telegram.base_url, _base_url),
         admin_ids=tg.get("admin_ids", d.telegram.admin_ids, _admin_ids),
         commands_per_minute=tg.whole("commands_per_minute", d.telegram.commands_per_minute),
         http_client=tg.get("http_client", d.telegram.http_client, _http_client),
         story_parts_at_once=tg.whole("story_parts_at_once", d.telegram.story_parts_at_once),
+        webhook=webhook,
     )
     tg.finish()
 
@@ -409,3 +529,23 @@ def read_token(environ: Mapping[str, str] | None = None) -> str | None:
     """The bot token, only ever from ``TELEGRAM_BOT_TOKEN``."""
     value = (environ if environ is not None else os.environ).get(TOKEN_ENV, "").strip()
     return value or None
+
+
+def read_webhook_secret(environ: Mapping[str, str] | None = None) -> str:
+    """The webhook's secret token, only ever from ``TELEGRAM_WEBHOOK_SECRET``.
+
+    Webhook mode needs one: without it anyone who finds the URL could post updates that
+    look like an admin's. The refusal never repeats the value.
+    """
+    value = (environ if environ is not None else os.environ).get(WEBHOOK_SECRET_ENV, "")
+    value = value.strip()
+    if not value:
+        raise ConfigError(WEBHOOK_SECRET_ENV, "not set; webhook mode (telegram.webhook.url) "
+                                              "needs it so that only Telegram can post "
+                                              f"updates; {_MAKE_SECRET}")
+    if not _WEBHOOK_SECRET.fullmatch(value):
+        raise ConfigError(WEBHOOK_SECRET_ENV, f"must be 1 to 256 characters of A-Z, a-z, "
+                                              f"0-9, _ and - (Telegram's rule), but the one "
+                                              f"set has {len(value)} characters; "
+                                              f"{_MAKE_SECRET}")
+    return value

@@ -119,6 +119,7 @@ class LaneRateLimiter(BaseRateLimiter[dict[str, Any]]):
         if per_chat_burst < 1:
             raise ValueError("per_chat_burst must be at least 1")
         self._rate = rate_per_second
+        self._burst = burst
         self._capacity = burst if burst is not None else max(1.0, rate_per_second * 0.05)
         self._chat_interval = 1.0 / per_chat_per_second if per_chat_per_second > 0 else 0.0
         self._chat_slack = (per_chat_burst - 1) * self._chat_interval
@@ -138,6 +139,11 @@ class LaneRateLimiter(BaseRateLimiter[dict[str, Any]]):
         self.granted = {"interactive": 0, "bulk": 0}
         self.refused = {"interactive": 0, "bulk": 0}  # 429 answers, by lane
         self.retries = 0
+        # Round trip of a bulk call once granted (EWMA), for sizing the sends in flight.
+        self.bulk_latency: float | None = None
+        # Told of every bulk pause a 429 caused here (a fleet shares it through its
+        # database: bot/delivery/fleet.py).
+        self.on_bulk_pause: Callable[[float], None] | None = None
 
     @classmethod
     def from_settings(cls, settings: DeliverySettings, **kwargs: Any) -> LaneRateLimiter:
@@ -180,6 +186,7 @@ class LaneRateLimiter(BaseRateLimiter[dict[str, Any]]):
             while True:
                 await (self._bulk_turn(chat, state) if bulk
                        else self._interactive_turn(chat, state))
+                began = self._clock()
                 try:  # this call holds the chat and one token of the global budget
                     result = await callback(*args, **kwargs)
                 except RetryAfter as exc:
@@ -188,6 +195,8 @@ class LaneRateLimiter(BaseRateLimiter[dict[str, Any]]):
                     state.blocked_until = max(state.blocked_until, self._clock() + delay)
                     if bulk:
                         self.pause_bulk(delay)
+                        if self.on_bulk_pause is not None:
+                            self.on_bulk_pause(delay)
                     if attempt >= self._max_retries:
                         _LOG.warning("flood limit still hit after %d retries (%s)", attempt,
                                      endpoint)
@@ -201,6 +210,10 @@ class LaneRateLimiter(BaseRateLimiter[dict[str, Any]]):
                     raise
                 else:
                     self._charge(chat, state)
+                    if bulk:
+                        took = self._clock() - began
+                        self.bulk_latency = took if self.bulk_latency is None else (
+                            0.8 * self.bulk_latency + 0.2 * took)
                     return result
                 finally:
                     state.lock.release()
@@ -240,6 +253,21 @@ class LaneRateLimiter(BaseRateLimiter[dict[str, Any]]):
             self._refund()
 
     # -- lanes -----------------------------------------------------------------------
+
+    @property
+    def rate(self) -> float:
+        return self._rate
+
+    def set_rate(self, rate_per_second: float) -> None:
+        """Change the global budget (a fleet member's share of the token's rate)."""
+        if rate_per_second <= 0:
+            raise ValueError("rate_per_second must be > 0")
+        now = self._clock()
+        self._refill(now)  # what accrued so far, at the old rate
+        self._rate = rate_per_second
+        if self._burst is None:
+            self._capacity = max(1.0, rate_per_second * 0.05)
+        self._tokens = min(self._tokens, self._capacity)
 
     def pause_bulk(self, seconds: float) -> None:
         """Hold every bulk call for ``seconds`` from now (extends, never shortens)."""
