@@ -82,6 +82,7 @@ def _register_subscription_handlers(app: BotApplication) -> None:
     app.add_handler(CallbackQueryHandler(subscribers.on_settings_button, pattern=r"^st:"))
     app.add_handler(ChatMemberHandler(subscribers.on_my_chat_member,
                                       ChatMemberHandler.MY_CHAT_MEMBER))
+    app.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, subscribers.on_migrate))
 
 
 def _register_admin_handlers(app: BotApplication) -> None:

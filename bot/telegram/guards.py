@@ -19,20 +19,35 @@ SLOW_DOWN = "You're sending commands faster than I can answer. Please wait a min
 
 
 async def throttle_gate(update: Update, context: BotContext) -> None:
-    """Runs first (group -1): a user over the limit gets one notice, then silence."""
+    """Runs first (group -1): a user over the limit gets one notice, then silence.
+
+    Silence still answers a button press (with no text): an unanswered press leaves the
+    reader's button spinning for seconds. Service messages are not requests and pass:
+    a group's move to a supergroup must reach the bot whoever's name it carries.
+    """
     user = update.effective_user
-    if user is None or update.inline_query is not None:
+    if user is None or update.inline_query is not None or _is_service(update):
         return
     verdict = context.services.throttle.check(user.id)
     if verdict is ThrottleVerdict.ALLOW:
         return
+    query = update.callback_query
     if verdict is ThrottleVerdict.NOTIFY:
         log.info("throttled user=%s", user.id)
-        if update.callback_query is not None:
-            await update.callback_query.answer(SLOW_DOWN)
+        if query is not None:
+            await query.answer(SLOW_DOWN)
         elif update.effective_message is not None:
             await update.effective_message.reply_text(SLOW_DOWN)
+    elif query is not None:
+        await query.answer()
     raise ApplicationHandlerStop
+
+
+def _is_service(update: Update) -> bool:
+    """A group migrating to a supergroup (the only service message the bot acts on)."""
+    message = update.message
+    return message is not None and (message.migrate_to_chat_id is not None
+                                    or message.migrate_from_chat_id is not None)
 
 
 async def on_error(update: object, context: BotContext) -> None:

@@ -46,6 +46,7 @@ from bot.telegram.destinations import destination_of
 
 __all__ = [
     "on_follow",
+    "on_migrate",
     "on_mode",
     "on_my_chat_member",
     "on_pause",
@@ -394,3 +395,20 @@ async def on_my_chat_member(update: Update, context: BotContext) -> None:
         ended = await services.subscriptions.end_chat(change.chat.id, reason, services.clock())
         log.info("chat membership ended chat=%s status=%s subscriptions_ended=%d",
                  change.chat.id, status, ended)
+
+async def on_migrate(update: Update, context: BotContext) -> None:
+    """A group became a supergroup: move its subscriptions now, so the next briefing goes
+    to the new chat instead of first failing against the old one. Telegram posts a note in
+    both chats; whichever arrives first moves them, the other finds nothing left to move."""
+    message = update.message
+    if message is None:
+        return
+    if message.migrate_to_chat_id is not None:
+        old, new = message.chat_id, message.migrate_to_chat_id
+    elif message.migrate_from_chat_id is not None:
+        old, new = message.migrate_from_chat_id, message.chat_id
+    else:
+        return
+    services = context.services
+    moved = await services.subscriptions.migrate_chat(old, new, services.clock())
+    log.info("chat migrated chat=%s new_chat=%s subscriptions_moved=%d", old, new, moved)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
@@ -12,7 +14,7 @@ import pytest
 
 from bot.config import Settings, StoriesSettings, TelegramSettings
 from bot.sandbox.server import SandboxServer
-from bot.sandbox.state import StoredMessage
+from bot.sandbox.state import REPLY_METHODS, StoredMessage
 from bot.telegram.app import build_application, start_bot, stop_bot
 from bot.telegram.context import BotApplication, BotServices
 
@@ -36,25 +38,65 @@ class Chat:
 
     async def say(self, text: str, *, user_id: int = USER, chat_id: int | None = None,
                   expect_reply: bool = True, **kwargs: Any) -> list[StoredMessage]:
-        """Send ``text`` as a user; return the bot messages that arrived in that chat.
-
-        With ``expect_reply`` it waits for the first reply and then for a quiet moment;
-        without, it waits long enough for an unwanted reply to show up.
-        """
+        """Send ``text`` as a user; return the bot messages that arrived in that chat once
+        the bot has handled it (``expect_reply``: at least one reply was sent there)."""
         target = chat_id if chat_id is not None else user_id
         before = len(self.server.bot_messages(target, include_deleted=True))
         post = await self.server.user_message(text, user_id=user_id, chat_id=chat_id, **kwargs)
+        await handled(self.server, self.app, post.update_id)
         if expect_reply:
-            trip = await self.server.wait_reply(post.update_id, target, quiet=0.15, timeout=15)
-            assert trip.complete, f"no reply to {text[:40]!r}"
-        else:
-            assert await self.server.wait_idle(post.update_id, quiet=0.5, timeout=15)
+            assert replied(self.server, post.update_id, target), f"no reply to {text[:40]!r}"
         return self.server.bot_messages(target, include_deleted=True)[before:]
 
     async def press(self, chat_id: int = USER, **kwargs: Any) -> dict[str, Any] | None:
+        """Press a button (see ``SandboxServer.press_button``); the bot's answer to the
+        press once it has handled it, or None if it left the press unanswered."""
         press = await self.server.press_button(chat_id, **kwargs)
-        assert await self.server.wait_idle(press.update_id, quiet=0.3, timeout=15)
+        await handled(self.server, self.app, press.update_id)
         return self.server.callback_answer(press.query_id)
+
+
+async def handled(server: SandboxServer, app: BotApplication, update_id: int) -> None:
+    """The barrier before looking at what the bot did about an update: it has taken
+    ``update_id`` (and every update before it) from the sandbox, and every handler has
+    finished, replies included. A quiet period is no barrier: the per-chat flood limit
+    can hold a reply back for longer than any quiet period worth waiting."""
+    state = server.state
+    record = state.updates[update_id]
+
+    def taken() -> bool:  # confirmed by asking for the updates after it
+        return any(c.method == "getUpdates" and int(c.params.get("offset") or 0) > update_id
+                   for c in state.calls[record.calls_before:])
+
+    async with asyncio.timeout(30):
+        while not taken():
+            await state.wait_change(1.0)
+        await app.update_queue.join()  # PTB marks an update done once its handlers return
+
+
+def replied(server: SandboxServer, update_id: int, chat_id: int) -> bool:
+    """Whether the bot posted or edited a message in ``chat_id`` since ``update_id``."""
+    record = server.state.updates[update_id]
+    return any(c.chat_id == chat_id and c.method.lower() in REPLY_METHODS and c.status == 200
+               for c in server.state.calls[record.calls_before:])
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    """Wait (at most 15 s) for something the bot does by itself (a rescan, a job, the
+    sender): those have no event a test could await."""
+    async with asyncio.timeout(15):
+        while not condition():  # noqa: ASYNC110 - no event to await: the bot acts alone
+            await asyncio.sleep(0.05)
+
+
+_FOOTER = re.compile(r"\((\d+)/(\d+)\)\s*$")
+
+
+def footer(message: StoredMessage) -> tuple[int, int]:
+    """(i, n) from the "(i/n)" footer of a part of a long story."""
+    found = _FOOTER.search(message.text)
+    assert found is not None, f"no part footer in {message.text[-40:]!r}"
+    return int(found.group(1)), int(found.group(2))
 
 
 StartBot = Callable[..., "AsyncIterator[Chat]"]

@@ -20,11 +20,12 @@ from bot.config import Settings
 from bot.delivery.wiring import DUE_SCAN_JOB
 from bot.sandbox.server import SandboxServer
 from bot.sandbox.state import StoredMessage
+from bot.sandbox.user_api import ButtonPress
 from bot.storage.ledger import DeliveryLedger, DeliveryState
 from bot.storage.subscriptions import Destination, SubscriptionStore
 from bot.telegram.app import build_application, start_bot, stop_bot
 from bot.telegram.context import BotApplication, BotServices
-from tests.e2e.conftest import ADMIN, TOKEN, e2e_settings
+from tests.e2e.conftest import ADMIN, TOKEN, e2e_settings, handled, replied, until
 
 
 class FakeClock:
@@ -82,13 +83,31 @@ class Harness:
 
     async def until(self, condition: Callable[[], bool]) -> None:
         """Wait (at most 15 s) for something the bot's own jobs make true."""
-        async with asyncio.timeout(15):
-            while not condition():  # noqa: ASYNC110 - no event to await: the bot acts alone
-                await asyncio.sleep(0.05)
+        await until(condition)
 
-    async def settle(self, seconds: float = 0.8) -> None:
-        """Give scans and the sender time to do something they should *not* do."""
-        await asyncio.sleep(seconds)
+    async def handled(self, update_id: int) -> None:
+        """The bot has taken ``update_id`` and finished handling it (see ``handled``)."""
+        assert self.app is not None, "the bot is not running"
+        await handled(self.server, self.app, update_id)
+
+    async def say(self, text: str, user_id: int = ADMIN, *, expect_reply: bool = True,
+                  **kwargs: Any) -> list[StoredMessage]:
+        """Send ``text`` as ``user_id`` in their private chat; the bot's messages that
+        arrived there by the time it finished handling it."""
+        before = len(self.received(user_id))
+        post = await self.server.user_message(text, user_id=user_id, **kwargs)
+        await self.handled(post.update_id)
+        if expect_reply:
+            assert replied(self.server, post.update_id, user_id), f"no reply to {text[:40]!r}"
+        return self.received(user_id)[before:]
+
+    async def press(self, chat_id: int, message_id: int | None = None,
+                    **kwargs: Any) -> ButtonPress:
+        """Press a button (see ``SandboxServer.press_button``); the press, with the bot's
+        answer, once the bot has handled it."""
+        pressed = await self.server.press_button(chat_id, message_id, **kwargs)
+        await self.handled(pressed.update_id)
+        return replace(pressed, answer=self.server.callback_answer(pressed.query_id))
 
 
 async def scans_ran(bot: Harness, count: int = 2) -> None:

@@ -46,8 +46,7 @@ async def test_the_briefing_arrives_at_the_local_time_with_open_buttons(bot: Har
     assert "Night trains return" in message.text  # updated within the last 24 hours
     assert "Central bank" not in message.text  # older than 24 hours
     assert message.buttons and message.buttons[0]["callback_data"].startswith("open:")
-    press = await bot.server.press_button(READER, message.message_id, button=1)
-    await bot.server.wait_idle(press.update_id, quiet=0.3)
+    await bot.press(READER, message.message_id, button=1)
     assert bot.received(READER)[-1].text.startswith("Night trains return")
 
 

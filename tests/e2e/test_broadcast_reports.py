@@ -62,11 +62,8 @@ async def slow_bot(story_folder: Path, tmp_path: Path) -> AsyncIterator[Harness]
 
 
 async def say(bot: Harness, text: str) -> StoredMessage:
-    post = await bot.server.user_message(text, user_id=ADMIN)
-    trip = await bot.server.wait_reply(post.update_id, ADMIN, count=1, timeout=10,
-                                       methods=["sendMessage"])
-    assert trip.complete, f"no reply to {text}"
-    return bot.received(ADMIN)[-1]
+    """The admin's last message from the bot once it has handled ``text``."""
+    return (await bot.say(text))[-1]
 
 
 def status(bot: Harness) -> StoredMessage | None:

@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, time
 from itertools import pairwise
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -54,14 +53,6 @@ async def slow_bot(story_folder: Path, tmp_path: Path) -> AsyncIterator[Harness]
             await harness.stop()
 
 
-async def say(bot: Harness, text: str, user_id: int = ADMIN,
-              entities: list[dict[str, Any]] | None = None) -> list[StoredMessage]:
-    before = len(bot.received(user_id))
-    post = await bot.server.user_message(text, user_id=user_id, entities=entities)
-    await bot.server.wait_reply(post.update_id, user_id, quiet=0.3)
-    return bot.received(user_id)[before:]
-
-
 def status(bot: Harness) -> StoredMessage:
     return next(m for m in reversed(bot.received(ADMIN)) if "Broadcast #" in m.text)
 
@@ -72,10 +63,8 @@ def got(bot: Harness, text: str) -> Counter[int]:
 
 
 async def press(bot: Harness, label: str, user_id: int = ADMIN) -> None:
-    """Press a button of the status message and wait for the bot to answer the press."""
-    message = status(bot)
-    pressed = await bot.server.press_button(ADMIN, message.message_id, text=label,
-                                            user_id=user_id, timeout=10)
+    """Press a button of the status message; return once the bot has handled the press."""
+    pressed = await bot.press(ADMIN, status(bot).message_id, text=label, user_id=user_id)
     assert pressed.answer is not None
 
 
@@ -85,21 +74,21 @@ def done(bot: Harness) -> bool:
 
 async def test_non_admins_and_edited_commands_do_nothing(bot: Harness) -> None:
     bot.server.add_chat(OUTSIDER, "private")
-    [refusal] = await say(bot, "/broadcast Free money", user_id=OUTSIDER)
+    [refusal] = await bot.say("/broadcast Free money", user_id=OUTSIDER)
     assert "administrators only" in refusal.text
     post = await bot.server.user_message("/help", user_id=ADMIN)
-    await bot.server.wait_reply(post.update_id, ADMIN, quiet=0.3)
+    await bot.handled(post.update_id)
     before = len(bot.received(ADMIN))
     edit = await bot.server.edit_user_message(ADMIN, post.message.message_id, "/broadcast Hi")
-    await bot.server.wait_idle(edit.update_id, quiet=0.5)
+    await bot.handled(edit.update_id)
     assert len(bot.received(ADMIN)) == before
     assert got(bot, "Free money") == got(bot, "Hi") == Counter()
 
 
 async def test_usage_and_refusals_at_the_preview(bot: Harness) -> None:
-    [usage] = await say(bot, "/broadcast")
+    [usage] = await bot.say("/broadcast")
     assert "Usage" in usage.text and "/broadcast groups" in usage.text
-    [too_long] = await say(bot, "/broadcast " + "x" * 4100)
+    [too_long] = await bot.say("/broadcast " + "x" * 4100)
     assert "4100 characters" in too_long.text and "4096" in too_long.text
     assert await bot.services.subscriptions.get(Destination(SUBSCRIBERS[0])) is not None
 
@@ -108,7 +97,7 @@ async def test_preview_matches_delivery_and_a_double_send_sends_once(bot: Harnes
     formatting = [{"type": "bot_command", "offset": 0, "length": 10},
                   {"type": "bold", "offset": 11, "length": 3},
                   {"type": "italic", "offset": 22, "length": 4}]
-    replies = await say(bot, "/broadcast Big news & more", entities=formatting)
+    replies = await bot.say("/broadcast Big news & more", entities=formatting)
     assert replies[0].html == "<b>Big</b> news &amp; <i>more</i>"
     preview, panel = replies[0], replies[-1]
     assert "12 destinations" in panel.text and "Nothing is sent" in panel.text
@@ -116,19 +105,18 @@ async def test_preview_matches_delivery_and_a_double_send_sends_once(bot: Harnes
     panel_id = status(bot).message_id
     presses = [await bot.server.press_button(ADMIN, panel_id, text="📣 Send to 12")
                for _ in range(2)]  # pressed twice before the bot answers either
-    for pressed in presses:
-        await bot.server.wait_idle(pressed.update_id, quiet=0.3)
+    await bot.handled(presses[-1].update_id)
     await bot.until(lambda: done(bot))
     assert got(bot, "Big news & more") == Counter({chat: 1 for chat in SUBSCRIBERS})
     delivered = bot.received(SUBSCRIBERS[0])[-1]
     assert (delivered.text, delivered.html) == (preview.text, preview.html)
-    assert "Sent 12 · failed 0 · blocked 0" in status(bot).text
-    [listing] = await say(bot, "/broadcasts")
-    assert "#1 done" in listing.text and "Sent 12" in listing.text
+    assert "12 destinations — 12 sent." in status(bot).text
+    [listing] = await bot.say("/broadcasts")
+    assert "#1 done" in listing.text and "12 destinations — 12 sent" in listing.text
 
 
 async def test_test_send_reaches_only_the_admin(bot: Harness) -> None:
-    await say(bot, "/broadcast Only a test")
+    await bot.say("/broadcast Only a test")
     await press(bot, "Send a test to me")
     assert sum(1 for m in bot.received(ADMIN) if m.text == "Only a test") == 2  # preview+test
     assert got(bot, "Only a test") == Counter()
@@ -141,10 +129,10 @@ async def test_blocked_chats_end_their_subscription_and_are_counted(bot: Harness
                                 times=None))
         bot.server.inject(Fault(FaultKind.FORBIDDEN, method="sendMessage", chat_id=chat_id,
                                 times=None))
-    await say(bot, "/broadcast Blocked test")
+    await bot.say("/broadcast Blocked test")
     await press(bot, "📣 Send to 12")
     await bot.until(lambda: done(bot))
-    assert "Sent 9 · failed 0 · blocked 3" in status(bot).text
+    assert "12 destinations — 9 sent, 3 blocked." in status(bot).text
     for chat_id in blocked:
         subscription = await bot.services.subscriptions.get(Destination(chat_id))
         assert subscription is not None and not subscription.active
@@ -153,10 +141,8 @@ async def test_blocked_chats_end_their_subscription_and_are_counted(bot: Harness
 
 async def test_a_photo_with_caption_is_copied_intact(bot: Harness) -> None:
     photo = await bot.server.user_photo(caption="Our new studio", user_id=ADMIN)
-    await bot.server.wait_idle(photo.update_id, quiet=0.2)
-    post = await bot.server.user_message("/broadcast private", user_id=ADMIN,
-                                         reply_to_message_id=photo.message.message_id)
-    await bot.server.wait_reply(post.update_id, ADMIN, quiet=0.3)
+    await bot.handled(photo.update_id)
+    await bot.say("/broadcast private", reply_to_message_id=photo.message.message_id)
     await press(bot, "📣 Send to 12")
     await bot.until(lambda: done(bot))
     copies = [bot.received(chat)[-1] for chat in SUBSCRIBERS]
@@ -166,7 +152,7 @@ async def test_a_photo_with_caption_is_copied_intact(bot: Harness) -> None:
 
 async def test_cancel_stops_what_is_not_sent_yet(slow_bot: Harness) -> None:
     bot = slow_bot
-    await say(bot, "/broadcast Slow news")
+    await bot.say("/broadcast Slow news")
     await press(bot, "📣 Send to 12")
     await bot.until(lambda: sum(got(bot, "Slow news").values()) >= 2)
     await press(bot, "Cancel the rest")
@@ -179,7 +165,7 @@ async def test_cancel_stops_what_is_not_sent_yet(slow_bot: Harness) -> None:
 
 async def test_a_restart_halfway_completes_without_repeating(slow_bot: Harness) -> None:
     bot = slow_bot
-    await say(bot, "/broadcast Survives restarts")
+    await bot.say("/broadcast Survives restarts")
     await press(bot, "📣 Send to 12")
     await bot.until(lambda: sum(got(bot, "Survives restarts").values()) >= 4)
     await bot.stop()
@@ -193,7 +179,7 @@ async def test_a_restart_halfway_completes_without_repeating(slow_bot: Harness) 
 
 async def test_progress_edits_respect_the_minimum_interval(slow_bot: Harness) -> None:
     bot = slow_bot
-    await say(bot, "/broadcast Progress please")
+    await bot.say("/broadcast Progress please")
     first_call = len(bot.server.calls())
     await press(bot, "📣 Send to 12")
     await bot.until(lambda: done(bot))
@@ -208,14 +194,14 @@ async def test_channels_are_a_broadcast_audience_of_their_own(bot: Harness) -> N
     channel = -1005550077
     await bot.subscribe(channel, time(7, 0), chat_type="channel")
     # Without a target a broadcast skips channels: it would reach all of their readers.
-    preview = await say(bot, "/broadcast A note for our subscribers")
+    preview = await bot.say("/broadcast A note for our subscribers")
     assert "all subscribers but channels (12 destinations)" in preview[-1].text
     await press(bot, "📣 Send to 12")
     await bot.until(lambda: done(bot))
     assert sum(got(bot, "A note for our subscribers").values()) == 12
     assert bot.received(channel) == []
 
-    preview = await say(bot, "/broadcast channels A note for channel readers")
+    preview = await bot.say("/broadcast channels A note for channel readers")
     assert "channels only" in preview[-1].text
     await press(bot, "📣 Send to 1")
     await bot.until(lambda: done(bot))

@@ -36,20 +36,13 @@ async def bot(story_folder: Path, tmp_path: Path) -> AsyncIterator[Harness]:
             await harness.stop()
 
 
-async def say(bot: Harness, text: str, user_id: int) -> list[StoredMessage]:
-    before = len(bot.received(user_id))
-    post = await bot.server.user_message(text, user_id=user_id)
-    assert (await bot.server.wait_reply(post.update_id, user_id, quiet=0.3)).complete
-    return bot.received(user_id)[before:]
-
-
 def got(bot: Harness, text: str) -> Counter[int]:
     return Counter(chat for chat in SUBSCRIBERS for m in bot.received(chat) if text in m.text)
 
 
 async def draft(bot: Harness, text: str) -> StoredMessage:
     """The admin's preview panel of a new broadcast (nothing is sent before "Send")."""
-    replies = await say(bot, f"/broadcast {text}", ADMIN)
+    replies = await bot.say(f"/broadcast {text}", ADMIN)
     return next(m for m in reversed(replies) if "Broadcast #1" in m.text)
 
 
@@ -77,7 +70,7 @@ async def test_broadcast_buttons_pressed_by_a_non_admin_are_refused(bot: Harness
         assert pressed.answer is not None, f"{data} was not answered"
         assert "administrators only" in (pressed.answer_text or "")
         assert pressed.answer.get("show_alert") is True
-        assert await bot.server.wait_idle(pressed.update_id, quiet=0.3)
+        await bot.handled(pressed.update_id)
     await quiet(bot, scans=0)
     assert await state(bot) == "draft"
     assert got(bot, "Staff party moved") == Counter()  # nothing went out
@@ -87,7 +80,7 @@ async def test_broadcast_buttons_pressed_by_a_non_admin_are_refused(bot: Harness
 
 async def test_cancel_broadcast_from_a_non_admin_is_refused(bot: Harness) -> None:
     panel = await draft(bot, "Office closed on Friday")
-    [refusal] = await say(bot, "/cancel_broadcast 1", OUTSIDER)
+    [refusal] = await bot.say("/cancel_broadcast 1", OUTSIDER)
     assert "administrators only" in refusal.text
     assert await state(bot) == "draft"
     await everyone_gets_it_once(bot, panel, "Office closed on Friday")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime, time
 from pathlib import Path
 
@@ -43,8 +44,6 @@ async def moved(bot: Harness) -> Subscription | None:
         return None
 
 
-@pytest.mark.xfail(strict=True, reason="no handler moves a subscription on a "
-                   "migrate_to_chat_id service message yet (issue 10, section 7)")
 async def test_the_migration_service_message_moves_the_subscription_before_any_send(
         bot: Harness) -> None:
     bot.server.add_chat(GROUP, "group", members=[MEMBER])
@@ -58,3 +57,26 @@ async def test_the_migration_service_message_moves_the_subscription_before_any_s
     await bot.until(lambda: any("Your briefing" in m.text for m in bot.received(SUPERGROUP)))
     await quiet(bot)
     assert [c for c in bot.server.calls() if c.chat_id == GROUP] == []  # nothing failed
+
+
+async def test_the_migration_moves_the_subscription_even_from_a_throttled_member(
+        story_folder: Path, tmp_path: Path) -> None:
+    """Telegram signs the service message with a member's name; a member who just used up
+    the command limit must not make the bot miss the move."""
+    async with SandboxServer() as server:
+        bot = Harness(server, story_folder, tmp_path,
+                      FakeClock(datetime(2025, 4, 2, 6, 58, tzinfo=UTC)))
+        bot.settings = replace(bot.settings,
+                               telegram=replace(bot.settings.telegram, commands_per_minute=1))
+        await bot.start()
+        try:
+            server.add_chat(GROUP, "group", members=[MEMBER])
+            await bot.subscribe(GROUP, time(7, 0), chat_type="group")
+            for _ in range(3):  # allowed, the notice, then ignored
+                post = await server.user_message("/help", user_id=MEMBER, chat_id=GROUP)
+                await bot.handled(post.update_id)
+            assert "wait a minute" in bot.received(GROUP)[-1].text
+            server.migrate_group(GROUP, SUPERGROUP)
+            assert await moved(bot) is not None, "the throttle swallowed the migration"
+        finally:
+            await bot.stop()

@@ -3,8 +3,6 @@ itself (an answered callback), not with a message posted into the chat."""
 
 from __future__ import annotations
 
-import pytest
-
 from tests.e2e.conftest import USER, Chat
 
 
@@ -21,8 +19,6 @@ async def test_a_throttled_button_press_is_answered_with_the_notice(strict_chat:
     assert len(chat.server.bot_messages(USER, include_deleted=True)) == before  # no post
 
 
-@pytest.mark.xfail(strict=True, reason="throttle_gate answers only the press that gets the "
-                   "notice; later throttled presses are left spinning (issue 10, section 7)")
 async def test_presses_after_the_notice_are_answered_silently(strict_chat: Chat) -> None:
     chat = strict_chat
     [latest] = await chat.say("/latest")

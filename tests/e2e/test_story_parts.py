@@ -3,20 +3,16 @@ a "Continue" button for the rest, and never a 429."""
 
 from __future__ import annotations
 
-import asyncio
-import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from bot.sandbox import FloodLimits, SandboxOptions
 from bot.sandbox.server import SandboxServer
-from bot.sandbox.state import StoredMessage
-from tests.e2e.conftest import USER, Chat, e2e_settings, running_bot
+from tests.e2e.conftest import USER, Chat, e2e_settings, footer, handled, running_bot, until
 
 KEY = "e0e0e0e0e0e0"
-_FOOTER = re.compile(r"\((\d+)/(\d+)\)\s*$")
 
 
 def write_long_story(folder: Path, paragraphs: int = 120, word: str = "harbour") -> Path:
@@ -27,35 +23,6 @@ def write_long_story(folder: Path, paragraphs: int = 120, word: str = "harbour")
     path.write_text("Jul 1, 2025, 9:00 AM\n\nThe longest ferry story\n\nHighlights\n"
                     f"• Ferries ran late\nStory\n\n{body}\n")
     return path
-
-
-def footer(message: StoredMessage) -> tuple[int, int]:
-    """(i, n) from a part's "(i/n)" footer."""
-    found = _FOOTER.search(message.text)
-    assert found is not None, f"no part footer in {message.text[-40:]!r}"
-    return int(found.group(1)), int(found.group(2))
-
-
-async def until(condition: Callable[[], bool]) -> None:
-    """Wait (at most 15 s) for something the bot does by itself, such as a rescan."""
-    async with asyncio.timeout(15):
-        while not condition():  # noqa: ASYNC110 - no event to await: the bot acts alone
-            await asyncio.sleep(0.05)
-
-
-async def handled(chat: Chat, update_id: int) -> None:
-    """The barrier before counting what the bot sent: it has taken ``update_id`` (and
-    every update before it) from the sandbox, and every handler has finished."""
-    state = chat.server.state
-
-    def taken() -> bool:
-        return any(c.method == "getUpdates" and int(c.params.get("offset") or 0) > update_id
-                   for c in state.calls)
-
-    async with asyncio.timeout(30):
-        while not taken():
-            await state.wait_change(1.0)
-        await chat.app.update_queue.join()
 
 
 @pytest.fixture
@@ -76,7 +43,7 @@ async def test_a_long_story_comes_five_parts_at_a_time_with_a_continue_button(
     await until(lambda: chat.services.library.get(KEY) is not None)
 
     post = await server.user_message(f"/story {KEY[:6]}", user_id=USER)
-    await handled(chat, post.update_id)
+    await handled(server, chat.app, post.update_id)
     first = server.bot_messages(USER)
     total = footer(first[0])[1]
     assert total >= 11  # three batches: 5, 5 and the rest
@@ -89,7 +56,7 @@ async def test_a_long_story_comes_five_parts_at_a_time_with_a_continue_button(
 
     press = await server.press_button(USER, text=f"Continue (6/{total})", timeout=10)
     assert press.answer is not None  # the tap is acknowledged at once
-    await handled(chat, press.update_id)
+    await handled(server, chat.app, press.update_id)
     second = server.bot_messages(USER)
     assert [footer(m) for m in second] == [(i, total) for i in range(1, 11)]
     assert second[4].buttons == []  # a used button goes away
@@ -98,7 +65,7 @@ async def test_a_long_story_comes_five_parts_at_a_time_with_a_continue_button(
     # A double tap sends the rest once.
     presses = [await server.press_button(USER, second[9].message_id,
                                          text=f"Continue (11/{total})") for _ in range(2)]
-    await handled(chat, presses[-1].update_id)
+    await handled(server, chat.app, presses[-1].update_id)
     everything = server.bot_messages(USER)
     assert [footer(m) for m in everything] == [(i, total) for i in range(1, total + 1)]
     assert [m for m in everything if m.buttons] == []
@@ -112,7 +79,7 @@ async def test_a_continue_button_under_a_changed_or_removed_story_answers_polite
     path = write_long_story(chat.folder, paragraphs=30)
     await until(lambda: chat.services.library.get(KEY) is not None)
     post = await server.user_message(f"/story {KEY}", user_id=USER)
-    await handled(chat, post.update_id)
+    await handled(server, chat.app, post.update_id)
     sent = server.bot_messages(USER)
     total = footer(sent[0])[1]
     assert total > 2 and [footer(m) for m in sent] == [(1, total), (2, total)]
@@ -123,7 +90,7 @@ async def test_a_continue_button_under_a_changed_or_removed_story_answers_polite
     write_long_story(chat.folder, paragraphs=30, word="river")
     await until(lambda: chat.services.library.get(KEY) not in (None, old))
     press = await server.press_button(USER, text=button["text"], timeout=10)
-    await handled(chat, press.update_id)
+    await handled(server, chat.app, press.update_id)
     assert press.answer_text is not None and "changed" in press.answer_text
     assert f"/story {KEY}" in press.answer_text
     assert len(server.bot_messages(USER)) == 2  # nothing from the old or the new version
@@ -131,7 +98,7 @@ async def test_a_continue_button_under_a_changed_or_removed_story_answers_polite
     path.unlink()
     await until(lambda: chat.services.library.get(KEY) is None)
     press = await server.press_button(USER, text=button["text"], timeout=10)
-    await handled(chat, press.update_id)
+    await handled(server, chat.app, press.update_id)
     assert press.answer_text is not None and "no longer available" in press.answer_text
     assert len(server.bot_messages(USER)) == 2
     assert server.flood_refusals == 0
