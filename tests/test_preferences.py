@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 from datetime import time
+from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.preferences import PreferenceError, parse_schedule, parse_time_of_day, parse_zone_name
+from bot.config import load_settings
+from bot.errors import ConfigError
+from bot.preferences import (
+    PreferenceError,
+    parse_schedule,
+    parse_time_of_day,
+    parse_zone_name,
+    zone_label,
+)
 
 UTC_ZONE = parse_zone_name("UTC")
 
@@ -61,3 +70,44 @@ def test_any_input_is_a_value_or_a_preference_error(text: str) -> None:
             parse(text)
         except PreferenceError as error:
             assert str(error)
+
+
+@pytest.mark.parametrize(("text", "shown"), [
+    ("UTC+2", "UTC+02:00"), ("utc-5", "UTC-05:00"), ("UTC+14", "UTC+14:00"),
+    ("UTC-12", "UTC-12:00"), ("Etc/GMT-2", "UTC+02:00"), ("etc/gmt+10", "UTC-10:00"),
+    ("UTC+02:00", "UTC+02:00"), ("Etc/UTC", "UTC"), ("GMT0", "UTC"), ("zulu", "UTC"),
+    ("Europe/Berlin", "Europe/Berlin"), ("new york", "America/New_York")])
+def test_zones_are_shown_as_people_write_them(text: str, shown: str) -> None:
+    """POSIX's Etc/GMT-2 means UTC+2: a reader never sees the inverted sign."""
+    assert zone_label(parse_zone_name(text)) == shown
+
+
+@pytest.mark.parametrize("text", ["UTC-13", "UTC-14", "-13"])
+def test_offsets_past_utc_minus_12_are_refused_not_a_crash(text: str) -> None:
+    with pytest.raises(PreferenceError, match="UTC-12 to UTC\\+14"):
+        parse_zone_name(text)
+
+
+@pytest.mark.parametrize("text", ["localtime", "Factory", "factory", "posixrules",
+                                  "posix/Europe/Berlin", "right/UTC"])
+def test_names_that_are_not_a_places_zone_are_refused(text: str) -> None:
+    with pytest.raises(PreferenceError, match="not a place's time zone"):
+        parse_zone_name(text)
+
+
+def test_a_copy_of_a_zone_suggests_the_zone() -> None:
+    with pytest.raises(PreferenceError, match="Did you mean Europe/Berlin"):
+        parse_zone_name("posix/Europe/Berlin")
+
+
+@pytest.mark.parametrize("name", ["localtime", "Factory", "posixrules", "right/UTC"])
+@pytest.mark.parametrize("section", ["stories: {timezone: %s}",
+                                     "briefing: {default_timezone: %s}"])
+def test_config_refuses_names_that_are_not_a_places_zone(
+        name: str, section: str, tmp_path: Path) -> None:
+    config = tmp_path / "bot.yaml"
+    config.write_text(section % name + "\n")
+    with pytest.raises(ConfigError, match="not a place's time zone") as error:
+        load_settings(config)
+    assert ("stories.timezone" if section.startswith("stories") else
+            "briefing.default_timezone") in str(error.value)

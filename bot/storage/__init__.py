@@ -1,9 +1,11 @@
 """Storage: SQLAlchemy Core (async) on SQLite or PostgreSQL, same code, versioned schema.
 
-Subscriptions, the delivery ledger with content-addressed payloads, and the memory of
-known story versions. Nothing here talks to Telegram.
+Subscriptions, the delivery ledger with content-addressed payloads, the memory of known
+story versions, and what each chat chose for itself (its time zone). Nothing here talks
+to Telegram.
 """
 
+from bot.storage.chat_preferences import ChatPreferenceStore
 from bot.storage.database import Database, Tables
 from bot.storage.follows import MAX_FOLLOW_CHARS, MAX_FOLLOWS, FollowError
 from bot.storage.known_stories import KnownStoryStore
@@ -25,6 +27,7 @@ __all__ = [
     "MAX_FOLLOW_CHARS",
     "MIGRATIONS",
     "Button",
+    "ChatPreferenceStore",
     "ClaimedDelivery",
     "CopyPayload",
     "Database",

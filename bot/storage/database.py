@@ -44,6 +44,8 @@ class Tables:
     known_stories: Table
     broadcasts: Table
     workers: Table
+    chat_preferences: Table
+    fleet_state: Table
 
 
 def _sqlite_path(url: str) -> Path | None:

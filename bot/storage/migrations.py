@@ -62,10 +62,21 @@ def _v3(conn: Connection) -> None:
     md.tables["workers"].create(conn, checkfirst=True)
 
 
+def _v4(conn: Connection) -> None:
+    md = build_metadata()
+    md.tables["chat_preferences"].create(conn, checkfirst=True)
+
+
+def _v5(conn: Connection) -> None:
+    build_metadata().tables["fleet_state"].create(conn, checkfirst=True)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "subscriptions, ledger, payloads", _v1),
     Migration(2, "broadcasts", _v2),
     Migration(3, "workers and claim tokens", _v3),
+    Migration(4, "chat preferences (a reader's time zone without a subscription)", _v4),
+    Migration(5, "the fleet's shared flood state", _v5),
 )
 
 

@@ -40,7 +40,7 @@ __all__ = [
     "build_metadata",
 ]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 5
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -164,6 +164,23 @@ def build_metadata() -> MetaData:
         Column("stopped_at", UtcDateTime),
         Column("problem", Text),
         Index(None, "last_seen"),
+    )
+
+    Table(  # version 4: what a chat chose for itself, subscribed or not (its time zone)
+        "chat_preferences",
+        md,
+        Column("chat_id", BigInteger, primary_key=True, autoincrement=False),
+        Column("thread_id", BigInteger, primary_key=True, autoincrement=False),
+        Column("timezone", String(64)),
+        Column("updated_at", UtcDateTime, nullable=False),
+    )
+
+    Table(  # version 5: what a fleet of delivery processes shares of the flood limits
+        "fleet_state",
+        md,
+        Column("id", Integer, primary_key=True, autoincrement=False),
+        Column("bulk_paused_until", UtcDateTime),
+        Column("updated_at", UtcDateTime, nullable=False),
     )
 
     Table(

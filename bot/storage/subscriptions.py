@@ -19,6 +19,7 @@ from sqlalchemy import and_, func, not_, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bot.storage.chat_preferences import ChatPreferenceStore
 from bot.storage.database import Database
 from bot.storage.follows import normalise_follows
 from bot.storage.schedule import first_due_after
@@ -374,4 +375,6 @@ class SubscriptionStore:
                 .values(state="failed", error=f"chat migrated to {new_chat_id}; "
                         "the new chat already has this message", updated_at=now)
             )
+            await ChatPreferenceStore(self._db).move_chat_in(conn, old_chat_id, new_chat_id,
+                                                             now)
         return moved

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from html import escape
 
@@ -30,6 +30,7 @@ from bot.preferences import (
     parse_schedule,
     parse_time_of_day,
     parse_zone_name,
+    zone_label,
 )
 from bot.render.dates import format_moment
 from bot.storage.follows import MAX_FOLLOWS, FollowError
@@ -67,6 +68,7 @@ NOT_SUBSCRIBED = "This chat has no briefing yet. /subscribe starts one, e.g. /su
 ADMINS_ONLY = "Only this chat's administrators can change its briefing."
 TIME_PRESETS = ("06:00", "07:00", "08:00", "12:00", "18:00", "21:00")
 ZONE_PRESETS = ("UTC", "Europe/London", "Europe/Berlin", "America/New_York", "Asia/Tokyo")
+_ZONE_BUTTONS = 4
 _SETTINGS = re.compile(r"^st:(t|z|m|p|f|s|u):?([A-Za-z0-9_+/:-]{0,40})$")
 _MAX_FOLLOW_ARGS = 40
 
@@ -76,7 +78,8 @@ def _describe(subscription: Subscription, now: datetime) -> str:
     if subscription.mode == "instant":
         when = "every new story as it arrives (instant alerts)"
     else:
-        when = f"a daily briefing at {format_clock(subscription.delivery_time)} ({zone.key})"
+        when = (f"a daily briefing at {format_clock(subscription.delivery_time)} "
+                f"({zone_label(zone)})")
     lines = [f"<b>Your subscription</b>\nYou receive {escape(when)}."]
     if subscription.paused:
         lines.append("⏸ Paused — /resume to continue.")
@@ -126,13 +129,15 @@ async def on_subscribe(update: Update, context: BotContext) -> None:
         return
     message, dest = guarded
     services = context.services
-    defaults = services.settings.briefing
+    args = context.args or []
     try:
-        at, zone = parse_schedule(context.args or [], defaults.default_time,
-                                  defaults.default_timezone)
+        at, zone = parse_schedule(args, services.settings.briefing.default_time,
+                                  await services.reader_zone(dest))
     except PreferenceError as error:
         await message.reply_text(f"{_explain(error)}\n{usage('subscribe')}")
         return
+    if any(not arg[:1].isdigit() for arg in args):  # a zone named here is theirs now
+        await services.chat_preferences.set_zone(dest, zone, services.clock())
     subscription = await services.subscriptions.subscribe(
         dest, message.chat.type, at, zone, services.clock())
     _remember_zone(services, subscription)
@@ -146,7 +151,7 @@ async def on_unsubscribe(update: Update, context: BotContext) -> None:
     message, dest = guarded
     services = context.services
     if await services.subscriptions.unsubscribe(dest, services.clock()):
-        services.zones.put(dest, services.settings.briefing.default_timezone)
+        await services.reader_zone(dest, fresh=True)
         await message.reply_text("You're unsubscribed. /subscribe brings the briefing back.")
     else:
         await message.reply_text("This chat wasn't subscribed. /subscribe starts a briefing.")
@@ -202,15 +207,38 @@ async def on_time(update: Update, context: BotContext) -> None:
 
 
 async def on_timezone(update: Update, context: BotContext) -> None:
-    text = " ".join(context.args or [])
-
-    async def change(store: SubscriptionStore, dest: Destination,
-                     now: datetime) -> tuple[Subscription | None, str]:
-        zone = parse_zone_name(text)
-        return (await store.set_timezone(dest, zone, now),
-                f"🌍 Time zone set to {escape(zone.key)}.")
-
-    await _change(update, context, "timezone", change)
+    """Sets the zone this chat reads times in, subscribed or not (and its briefing's)."""
+    message = update.effective_message
+    if message is None:
+        return
+    services = context.services
+    if not context.args:
+        zone = await services.reader_zone(destination_of(message))
+        await message.reply_text(f"🌍 Times here are shown in {escape(zone_label(zone))}.\n"
+                                 f"{usage('timezone')}")
+        return
+    guarded = await _guarded(update, context)
+    if guarded is None:
+        return
+    message, dest = guarded
+    try:
+        zone = parse_zone_name(" ".join(context.args))
+    except PreferenceError as error:
+        await message.reply_text(f"{_explain(error)}\n{usage('timezone')}")
+        return
+    now = services.clock()
+    await services.chat_preferences.set_zone(dest, zone, now)
+    subscription = await services.subscriptions.set_timezone(dest, zone, now)
+    await services.reader_zone(dest, fresh=True)
+    done = f"🌍 Time zone set to {escape(zone_label(zone))}."
+    if subscription is not None:
+        await message.reply_text(f"{done}\n" + _describe(subscription, now))
+        return
+    local = now.astimezone(zone)
+    await message.reply_text(
+        f"{done} It's {local.hour:02d}:{local.minute:02d} there now.\n"
+        "/latest, /story and search show times in it; /subscribe 07:30 starts a daily "
+        "briefing.")
 
 
 async def on_follow(update: Update, context: BotContext) -> None:
@@ -281,15 +309,40 @@ async def on_status(update: Update, context: BotContext) -> None:
 
 
 # -- /settings ----------------------------------------------------------------------------
-def _settings_keyboard(subscription: Subscription) -> InlineKeyboardMarkup:
+def _zone_choices(current: str, shown: Sequence[str] = ()) -> list[str]:
+    """The zones on the settings keyboard. A press keeps the buttons where they were (only
+    the • moves); otherwise the presets in their order, the chat's own zone first if it
+    is none of them."""
+    if current in shown:
+        return list(shown)
+    presets = list(ZONE_PRESETS[:_ZONE_BUTTONS])
+    return presets if current in presets else [current, *presets[:_ZONE_BUTTONS - 1]]
+
+
+def _zone_button(key: str) -> str:
+    """``Berlin``, ``New York``; offsets and UTC as people write them (``UTC+02:00``)."""
+    if "/" in key and not key.startswith("Etc/"):
+        return key.rsplit("/", 1)[-1].replace("_", " ")
+    return zone_label(key)
+
+
+def _shown_zones(markup: InlineKeyboardMarkup | None) -> list[str]:
+    """The zones a settings keyboard offers, in its order."""
+    rows = markup.inline_keyboard if markup is not None else ()
+    return [str(b.callback_data)[len("st:z:"):] for row in rows for b in row
+            if str(b.callback_data).startswith("st:z:")]
+
+
+def _settings_keyboard(subscription: Subscription,
+                       shown_zones: Sequence[str] = ()) -> InlineKeyboardMarkup:
     current_time = format_clock(subscription.delivery_time)
     times = [InlineKeyboardButton(("• " if t == current_time else "") + t,
                                   callback_data=f"st:t:{t.replace(':', '')}")
              for t in TIME_PRESETS]
-    zones = list(dict.fromkeys((subscription.timezone.key, *ZONE_PRESETS)))[:4]
-    zone_row = [InlineKeyboardButton(("• " if z == subscription.timezone.key else "") +
-                                     z.rsplit("/", 1)[-1].replace("_", " "),
-                                     callback_data=f"st:z:{z}") for z in zones]
+    current_zone = subscription.timezone.key
+    zone_row = [InlineKeyboardButton(("• " if z == current_zone else "") + _zone_button(z),
+                                     callback_data=f"st:z:{z}")
+                for z in _zone_choices(current_zone, shown_zones)]
     other_mode = "daily" if subscription.mode == "instant" else "instant"
     return InlineKeyboardMarkup([
         times[:3], times[3:], zone_row,
@@ -327,7 +380,9 @@ async def _apply_setting(services: BotServices, dest: Destination, action: str,
     if action == "t":
         return await store.set_time(dest, parse_time_of_day(f"{value[:2]}:{value[2:]}"), now)
     if action == "z":
-        return await store.set_timezone(dest, parse_zone_name(value), now)
+        zone = parse_zone_name(value)
+        await services.chat_preferences.set_zone(dest, zone, now)
+        return await store.set_timezone(dest, zone, now)
     if action == "m" and value in ("daily", "instant"):
         return await store.set_mode(dest, "instant" if value == "instant" else "daily", now)
     if action == "p" and value in ("0", "1"):
@@ -376,7 +431,8 @@ async def on_settings_button(update: Update, context: BotContext) -> None:
     await query.answer("Saved.")
     try:
         await message.edit_text(_settings_text(changed, services.clock()),
-                                reply_markup=_settings_keyboard(changed))
+                                reply_markup=_settings_keyboard(
+                                    changed, _shown_zones(message.reply_markup)))
     except BadRequest as error:
         if "not modified" not in error.message:
             raise
@@ -395,6 +451,7 @@ async def on_my_chat_member(update: Update, context: BotContext) -> None:
         ended = await services.subscriptions.end_chat(change.chat.id, reason, services.clock())
         log.info("chat membership ended chat=%s status=%s subscriptions_ended=%d",
                  change.chat.id, status, ended)
+
 
 async def on_migrate(update: Update, context: BotContext) -> None:
     """A group became a supergroup: move its subscriptions now, so the next briefing goes
