@@ -62,7 +62,7 @@ def test_buttons_are_numbered_across_the_keyboard() -> None:
     assert format_buttons([]) == ""
 
 
-safe_text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40)
+safe_text = st.text(st.characters(exclude_categories=["Cs"]), max_size=40)
 
 
 @st.composite

@@ -39,17 +39,17 @@ def test_every_sample_parses_to_its_expected_json() -> None:
 
 
 def test_every_invalid_sample_fails_on_its_expected_line() -> None:
-    expected = {}
+    expected: dict[str, int] = {}
     for line in (INVALID_STORIES / "expected-errors").read_text().splitlines():
         name, number, _ = line.split(":", 2)
         expected[name] = int(number)
     # The duplicate-key pair is a folder-level rule, tested in test_library.
-    for name, number in expected.items():
+    for name, line_number in expected.items():
         if name.startswith("020_"):
             continue
         with pytest.raises(StoryError) as caught:
             parse_story((INVALID_STORIES / name).read_bytes(), name, UTC)
-        assert caught.value.line == number, name
+        assert caught.value.line == line_number, name
 
 
 BASE = "Mar 30, 2025, 12:01 AM\n\nTitle\n\nHighlights\n  • One\n"
@@ -179,10 +179,10 @@ def well_formed_story(draw: st.DrawFn) -> tuple[str, dict[str, object]]:
         lines += ["Opinions", ""] + [line for o in opinions for line in (o, "")]
     if draw(st.booleans()):
         lines.append("You've reached the end")
-    expected = {"title": title, "highlights": highlights, "story": paragraphs,
-                "opinions": opinions,
-                "published": min(moments).replace(tzinfo=UTC).isoformat(),
-                "updated": max(moments).replace(tzinfo=UTC).isoformat()}
+    expected: dict[str, object] = {
+        "title": title, "highlights": highlights, "story": paragraphs, "opinions": opinions,
+        "published": min(moments).replace(tzinfo=UTC).isoformat(),
+        "updated": max(moments).replace(tzinfo=UTC).isoformat()}
     return "\n".join(lines), expected
 
 
@@ -249,10 +249,10 @@ def untidy_story(draw: st.DrawFn) -> tuple[str, dict[str, object]]:
     if draw(st.booleans()):
         lines += [padded(draw(st.sampled_from(["You've reached the end",
                                                "YOU’VE REACHED THE END"]))), "Story", "junk"]
-    expected = {"title": title, "highlights": highlights, "story": paragraphs,
-                "opinions": opinions,
-                "published": min(moments).replace(tzinfo=UTC).isoformat(),
-                "updated": max(moments).replace(tzinfo=UTC).isoformat()}
+    expected: dict[str, object] = {
+        "title": title, "highlights": highlights, "story": paragraphs, "opinions": opinions,
+        "published": min(moments).replace(tzinfo=UTC).isoformat(),
+        "updated": max(moments).replace(tzinfo=UTC).isoformat()}
     return draw(st.sampled_from(["\n", "\r\n"])).join(lines), expected
 
 

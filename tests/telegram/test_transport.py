@@ -67,8 +67,8 @@ async def api() -> AsyncIterator[tuple[FakeBotApi, str]]:
         await server.close()
 
 
-def bot_over(base_url: str, **timeouts: float) -> Bot:
-    return Bot(TOKEN, base_url=base_url, request=AiohttpRequest(**timeouts),
+def bot_over(base_url: str, read_timeout: float | None = 5.0) -> Bot:
+    return Bot(TOKEN, base_url=base_url, request=AiohttpRequest(read_timeout=read_timeout),
                get_updates_request=AiohttpRequest(connection_pool_size=1))
 
 
