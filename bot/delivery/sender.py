@@ -49,11 +49,12 @@ from telegram.error import TelegramError
 from telegram.ext import ExtBot
 
 from bot.config import DeliverySettings
+from bot.delivery.fleet import FleetBudget
 from bot.delivery.group_commit import ProgressCommitter
 from bot.delivery.outcome import Action, Outcome, classify
 from bot.delivery.ratelimiter import BULK
 from bot.storage.database import Database
-from bot.storage.ledger import ClaimedDelivery, Delivery, DeliveryLedger
+from bot.storage.ledger import ChatSpacing, ClaimedDelivery, Delivery, DeliveryLedger
 from bot.storage.payloads import Button, CopyPayload, MessagePart, Payload
 from bot.storage.retry import DatabaseRetry
 from bot.storage.subscriptions import Destination, SubscriptionStore
@@ -98,7 +99,11 @@ class Sender:
         exclusive: bool = False,
         role: str = "all",
         problems: Callable[[], str | None] = lambda: None,
+        spacing: ChatSpacing | None = None,
+        fleet: FleetBudget | None = None,
     ) -> None:
+        """``spacing`` and ``fleet``: a PostgreSQL fleet keeps Telegram's limits together
+        (see :mod:`bot.delivery.fleet`); a single process keeps them in its limiter."""
         self._db = db
         self._bot = bot
         self._settings = settings
@@ -109,6 +114,8 @@ class Sender:
         self._exclusive = exclusive
         self._role = role
         self._problems = problems
+        self._spacing = spacing
+        self._fleet = fleet
         self._poll = poll_seconds
         self._retry = retry or DatabaseRetry(settings.give_up_seconds)
         self._ledger = DeliveryLedger(db)
@@ -180,6 +187,10 @@ class Sender:
             if not stop.is_set():
                 await self.heartbeat()
 
+    async def _share_budget(self, stop: asyncio.Event) -> None:
+        if self._fleet is not None:
+            await self._fleet.run(stop)
+
     async def _claim(self, limit: int) -> list[ClaimedDelivery]:
         if len(self._payloads) > _PAYLOAD_CACHE:
             self._payloads.clear()
@@ -193,7 +204,8 @@ class Sender:
         self._held[token] += 1
         try:
             claimed = await self._ledger.claim(self.worker_id, limit, self._clock(),
-                                               self._payloads, token=token)
+                                               self._payloads, token=token,
+                                               spacing=self._spacing)
         except BaseException:
             del self._held[token]
             raise
@@ -234,6 +246,8 @@ class Sender:
         stop_wait = asyncio.ensure_future(stop.wait())
         keeper = asyncio.ensure_future(self._keep_lease(stop))
         keeper.add_done_callback(self._task_ended)
+        budget = asyncio.ensure_future(self._share_budget(stop))
+        budget.add_done_callback(self._task_ended)
         try:
             while not stop.is_set():
                 self._raise_crash()
@@ -266,9 +280,10 @@ class Sender:
         finally:
             stop_wait.cancel()
             keeper.cancel()
+            budget.cancel()
             if inflight:
                 await asyncio.gather(*inflight, return_exceptions=True)
-            await asyncio.gather(keeper, return_exceptions=True)
+            await asyncio.gather(keeper, budget, return_exceptions=True)
         await self._signed_off()
 
     def inflight_target(self) -> int:

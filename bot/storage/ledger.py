@@ -23,11 +23,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import ColumnElement, Table, bindparam, exists, func, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -36,6 +36,7 @@ from bot.storage.payloads import Payload, canonical_json, payload_from_json
 from bot.storage.subscriptions import Destination
 
 __all__ = [
+    "ChatSpacing",
     "ClaimedDelivery",
     "Delivery",
     "DeliveryLedger",
@@ -115,6 +116,31 @@ _MAX_ERROR = 500
 
 def _error(text: str | None) -> str | None:
     return None if text is None else text[:_MAX_ERROR]
+
+
+@dataclass(frozen=True, slots=True)
+class ChatSpacing:
+    """Telegram's per-chat and per-group limits, kept by the ledger for a fleet.
+
+    One process keeps them in its rate limiter; several processes sending for one token
+    do not see each other's limiters, so each claim leaves out the chats that another
+    message is being sent to, or was sent to less than ``chat_interval`` ago, and groups
+    that had ``group_per_minute`` messages in the last minute.
+    """
+
+    chat_interval: timedelta
+    group_per_minute: int
+
+    def conditions(self, d: Table, now: datetime) -> list[ColumnElement[bool]]:
+        other = d.alias("other")
+        busy = exists().where(
+            other.c.chat_id == d.c.chat_id,
+            (other.c.state == DeliveryState.SENDING.value)
+            | (other.c.sent_at > now - self.chat_interval))
+        recent = (select(func.count()).where(other.c.chat_id == d.c.chat_id,
+                                             other.c.sent_at > now - timedelta(minutes=1))
+                  .scalar_subquery())
+        return [~busy, (d.c.chat_id > 0) | (recent < self.group_per_minute)]
 
 
 class DeliveryLedger:
@@ -218,7 +244,8 @@ class DeliveryLedger:
 
     async def claim(self, worker: str, limit: int, now: datetime,
                     payload_cache: dict[str, Payload] | None = None, *,
-                    token: str | None = None) -> list[ClaimedDelivery]:
+                    token: str | None = None,
+                    spacing: ChatSpacing | None = None) -> list[ClaimedDelivery]:
         """Atomically move up to ``limit`` ready rows to ``sending`` for ``worker``, under a
         fresh claim token (``delivery.claim_token``) that settling them requires."""
         if limit <= 0:
@@ -234,6 +261,8 @@ class DeliveryLedger:
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
+        if spacing is not None:
+            ready = ready.where(*spacing.conditions(d, now))
         async with self._db.engine.begin() as conn:
             ids = list((await conn.execute(ready)).scalars())
             if not ids:

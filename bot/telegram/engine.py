@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from telegram.ext import ExtBot
@@ -13,10 +13,13 @@ from bot.config import Settings
 from bot.delivery.alerts import AlertPlanner
 from bot.delivery.digest import LibraryDigestBuilder
 from bot.delivery.due_scan import DueScan
+from bot.delivery.fleet import FleetBudget
+from bot.delivery.ratelimiter import LaneRateLimiter
 from bot.delivery.sender import Sender
 from bot.delivery.wiring import SenderService
 from bot.status import ProcessStatus
 from bot.storage.database import Database
+from bot.storage.ledger import ChatSpacing
 from bot.storage.retry import DatabaseRetry
 from bot.stories.library import StoryLibrary
 
@@ -39,8 +42,17 @@ class DeliveryEngine:
         """``exclusive``: this process holds the SQLite file lock, so every other worker
         that ever claimed a row is dead and its rows are settled at once."""
         status = status or ProcessStatus()
+        retry = retry or DatabaseRetry(settings.delivery.give_up_seconds, status)
+        spacing, fleet = None, None
+        limiter = bot.rate_limiter
+        if db.is_postgresql and isinstance(limiter, LaneRateLimiter):  # maybe a fleet
+            d = settings.delivery
+            spacing = ChatSpacing(timedelta(seconds=1 / d.per_chat_per_second),
+                                  d.per_group_per_minute)
+            fleet = FleetBudget(db, limiter, d, clock, retry)
         sender = Sender(db, bot, settings.delivery, clock=clock, retry=retry,
-                        exclusive=exclusive, problems=status.summary, role=role)
+                        exclusive=exclusive, problems=status.summary, role=role,
+                        spacing=spacing, fleet=fleet)
         username = bot.username  # deep links in channel deliveries
         return cls(
             scan=DueScan(db, LibraryDigestBuilder(library, settings.briefing,

@@ -23,7 +23,7 @@ OpenDb = Any
 
 
 async def test_fresh_database_is_current_version(db: Database) -> None:
-    assert await current_version(db.engine) == SCHEMA_VERSION == 3
+    assert await current_version(db.engine) == SCHEMA_VERSION == len(MIGRATIONS)
     async with db.engine.connect() as conn:
         names = await conn.run_sync(lambda c: set(c.dialect.get_table_names(c)))
     assert {"subscriptions", "deliveries", "payloads", "known_stories", "broadcasts",
@@ -39,7 +39,7 @@ async def test_a_version_1_database_upgrades_keeping_every_subscriber(
                                   ZoneInfo("Asia/Tokyo"), clock()) for n in range(1, 30)]
     assert await current_version(old.engine) == 1
     new = await open_db()
-    assert await current_version(new.engine) == 3
+    assert await current_version(new.engine) == SCHEMA_VERSION
     for subscription in kept:
         again = await SubscriptionStore(new).get(subscription.destination)
         assert again == subscription
@@ -52,7 +52,7 @@ async def test_the_stored_version_1_fixture_upgrades_in_place(tmp_path: Path) ->
         con.executescript((FIXTURES / "schema_v1.sql").read_text())
     db = await Database.open(f"sqlite+aiosqlite:///{path}")
     try:
-        assert await current_version(db.engine) == 3
+        assert await current_version(db.engine) == SCHEMA_VERSION
         store = SubscriptionStore(db)
         berlin = await store.get(Destination(1001))
         topic = await store.get(Destination(-1002003004005, 42))
@@ -74,7 +74,7 @@ async def test_reopen_is_idempotent(open_db: OpenDb, clock: Clock) -> None:
     await store.subscribe(Destination(1), "private", time(8), ZoneInfo("UTC"), clock())
     await first.close()
     second = await open_db()
-    assert await current_version(second.engine) == 3
+    assert await current_version(second.engine) == SCHEMA_VERSION
     assert await SubscriptionStore(second).get(Destination(1)) is not None
 
 
@@ -83,7 +83,8 @@ async def test_newer_database_is_refused_clearly(open_db: OpenDb) -> None:
     table = db.tables.schema_version
     async with db.engine.begin() as conn:
         await conn.execute(update(table).values(version=99))
-    with pytest.raises(StorageError, match=r"version 99, newer than this bot understands \(3\)"):
+    with pytest.raises(StorageError, match=rf"version 99, newer than this bot understands "
+                                           rf"\({SCHEMA_VERSION}\)"):
         await open_db()
 
 
@@ -96,8 +97,8 @@ async def test_upgrade_keeps_subscribers_and_runs_each_step_once(
     )
     runs: list[int] = []
 
-    def v4(conn: Connection) -> None:
-        runs.append(4)
+    def next_step(conn: Connection) -> None:
+        runs.append(SCHEMA_VERSION + 1)
         conn.execute(text("ALTER TABLE subscriptions ADD COLUMN language VARCHAR(8) "
                           "DEFAULT 'en' NOT NULL"))
         md = MetaData()
@@ -105,11 +106,11 @@ async def test_upgrade_keeps_subscribers_and_runs_each_step_once(
               Column("title", String(100)))
         md.create_all(conn)
 
-    steps = (*MIGRATIONS, Migration(4, "language and notes", v4))
+    steps = (*MIGRATIONS, Migration(SCHEMA_VERSION + 1, "language and notes", next_step))
     upgraded = await open_db(migrations=steps)
     again = await open_db(migrations=steps)
-    assert runs == [4]
-    assert await current_version(again.engine) == 4
+    assert runs == [SCHEMA_VERSION + 1]
+    assert await current_version(again.engine) == SCHEMA_VERSION + 1
     kept = await SubscriptionStore(upgraded).get(Destination(42, 7))
     assert kept is not None
     assert (kept.id, kept.delivery_time, kept.timezone) == (sub.id, time(7, 15),
@@ -117,7 +118,7 @@ async def test_upgrade_keeps_subscribers_and_runs_each_step_once(
     async with upgraded.engine.connect() as conn:
         language = (await conn.execute(text("SELECT language FROM subscriptions"))).scalar()
     assert language == "en"
-    # the current code (knowing only version 3) now refuses the upgraded database
+    # the current code (knowing only the current version) now refuses the upgraded database
     with pytest.raises(StorageError, match="newer than this bot"):
         await open_db()
 
@@ -130,9 +131,9 @@ async def test_broken_step_leaves_previous_version(open_db: OpenDb) -> None:
         raise RuntimeError("boom")
 
     with pytest.raises(RuntimeError):
-        await open_db(migrations=(*MIGRATIONS, Migration(4, "broken", broken)))
+        await open_db(migrations=(*MIGRATIONS, Migration(SCHEMA_VERSION + 1, "broken", broken)))
     db = await open_db()
-    assert await current_version(db.engine) == 3
+    assert await current_version(db.engine) == SCHEMA_VERSION
     async with db.engine.connect() as conn:
         names = await conn.run_sync(lambda c: set(c.dialect.get_table_names(c)))
     assert "half_done" not in names
