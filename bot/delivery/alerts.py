@@ -5,6 +5,10 @@ often it is reported, and an update is a new version. ``known_stories`` remember
 versions were already seen: the library's own "new/updated" report lives in memory and
 a restart forgets it, so :meth:`AlertPlanner.catch_up` compares the library with that
 table at start-up and alerts only what arrived while the bot was down.
+
+An alert names its story the way every message does (``/story_<ref>``, addressed to the
+bot in groups, a deep link in channels); given the library's ``reference`` it prints the
+short reference, else the whole key.
 """
 
 from __future__ import annotations
@@ -14,8 +18,8 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from bot.delivery.digest import links_for, matches_follows, open_button
-from bot.render import render_latest
+from bot.delivery.digest import matches_follows, open_button
+from bot.render import COMMANDS, StoryLinks, key_reference, render_latest
 from bot.storage.database import Database
 from bot.storage.known_stories import KnownStoryStore
 from bot.storage.ledger import DeliveryLedger, NewDelivery
@@ -36,10 +40,13 @@ def alert_ref(story: Story) -> str:
 
 
 def render_alert(story: Story, zone: ZoneInfo, is_new: bool,
-                 link_via: str | None = None) -> Payload:
-    """The alert message: a marked card and a button to read the story in full (a deep link
-    through the bot ``link_via`` names, else a callback)."""
-    texts = render_latest([story], zone, header=NEW_HEADER if is_new else UPDATED_HEADER)
+                 links: StoryLinks = COMMANDS) -> Payload:
+    """The alert message: a marked card, not numbered (a number is a place in /latest), and
+    a button to read the story in full (a deep link where ``links`` are links, else a
+    callback)."""
+    texts = render_latest([story], zone, header=NEW_HEADER if is_new else UPDATED_HEADER,
+                          links=links, numbered=False)
+    link_via = links.bot_username if links.style == "link" else None
     button = open_button(story, "Read the story", link_via=link_via)
     parts = [MessagePart(t) for t in texts]
     if button is not None:
@@ -52,8 +59,9 @@ class AlertPlanner:
         self,
         db: Database,
         *,
-        renderer: Callable[[Story, ZoneInfo, bool, str | None], Payload] = render_alert,
+        renderer: Callable[[Story, ZoneInfo, bool, StoryLinks], Payload] = render_alert,
         bot_username: str | None = None,
+        references: Callable[[Story], str] = key_reference,
         batch_size: int = 500,
         on_created: Callable[[], None] | None = None,
     ) -> None:
@@ -63,6 +71,7 @@ class AlertPlanner:
         self._known = KnownStoryStore(db)
         self._render = renderer
         self._bot_username = bot_username
+        self._references = references
         self._batch = batch_size
         self._on_created = on_created
 
@@ -91,7 +100,7 @@ class AlertPlanner:
     async def _alert(self, fresh: Sequence[tuple[Story, bool]], now: datetime) -> int:
         created = 0
         if fresh:
-            memo: dict[tuple[str, str, bool, str | None], Payload] = {}
+            memo: dict[tuple[str, str, bool, str], Payload] = {}
             async for batch in self._subs.iter_active(mode="instant", batch_size=self._batch):
                 items: list[NewDelivery] = []
                 for sub in batch:
@@ -100,10 +109,11 @@ class AlertPlanner:
                     for story, is_new in fresh:
                         if not matches_follows(story, sub.follows):
                             continue
-                        link_via = links_for(sub.chat_type, self._bot_username)
-                        key = (alert_ref(story), sub.timezone.key, is_new, link_via)
+                        links = StoryLinks.for_chat(sub.chat_type, self._bot_username or "",
+                                                    self._references)
+                        key = (alert_ref(story), sub.timezone.key, is_new, links.label)
                         if key not in memo:
-                            memo[key] = self._render(story, sub.timezone, is_new, link_via)
+                            memo[key] = self._render(story, sub.timezone, is_new, links)
                         items.append(NewDelivery(ALERT, alert_ref(story), sub.destination,
                                                  memo[key], sub.id))
                 created += await self._ledger.add(items, now)

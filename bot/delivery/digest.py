@@ -9,13 +9,13 @@ identical body once.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 from zoneinfo import ZoneInfo
 
 from bot.config import BriefingSettings
-from bot.render import render_digest
+from bot.render import StoryLinks, deep_link, key_reference, render_digest
 from bot.storage.follows import words_of
 from bot.storage.payloads import Button, MessagePart, MessagesPayload, Payload
 from bot.storage.subscriptions import Subscription
@@ -24,15 +24,17 @@ from bot.stories.model import Story, latest_order_key
 __all__ = [
     "DigestBuilder",
     "LibraryDigestBuilder",
+    "ReferenceSource",
     "StorySource",
     "deep_link",
     "links_for",
     "matches_follows",
     "open_button",
+    "references_of",
 ]
 
 _BUTTON_TEXT = 40
-_MemoKey = tuple[tuple[str, ...], int, str, date, str | None]
+_MemoKey = tuple[tuple[str, ...], int, str, date, str]
 # Chats where an "open" button must not be a callback: in a channel the answer would be
 # posted for every reader, so the button opens the story in a private chat with the bot.
 _LINKED_CHAT_TYPES = frozenset({"channel"})
@@ -43,6 +45,13 @@ class StorySource(Protocol):
 
     @property
     def stories(self) -> tuple[Story, ...]: ...
+
+
+@runtime_checkable
+class ReferenceSource(Protocol):
+    """A library that gives stories short references (``StoryLibrary.reference``)."""
+
+    def reference(self, story: Story) -> str: ...
 
 
 class DigestBuilder(Protocol):
@@ -60,9 +69,9 @@ def matches_follows(story: Story, follows: Sequence[str]) -> bool:
     return any(f in words for f in follows)
 
 
-def deep_link(bot_username: str, story: Story) -> str:
-    """``t.me`` link whose ``/start`` payload (``story_<key>``) opens the story."""
-    return f"https://t.me/{bot_username}?start=story_{story.key}"
+def references_of(library: object) -> Callable[[Story], str]:
+    """The library's short references, or whole keys from a source that has none."""
+    return library.reference if isinstance(library, ReferenceSource) else key_reference
 
 
 def links_for(chat_type: str, bot_username: str | None) -> str | None:
@@ -113,31 +122,32 @@ class LibraryDigestBuilder:
             return None
         shown = stories[: self._settings.top_n]
         zone = subscription.timezone
-        link_via = links_for(subscription.chat_type, self._bot_username)
-        key: _MemoKey = (
-            tuple(f"{s.key}@{s.updated.isoformat()}" for s in shown),
-            len(stories), zone.key, local_date, link_via,
+        links = StoryLinks.for_chat(subscription.chat_type, self._bot_username or "",
+                                    references_of(self._library))
+        key: _MemoKey = (  # a reference grows when a story sharing its prefix arrives
+            tuple(f"{s.key}@{s.updated.isoformat()}/{links.reference(s)}" for s in shown),
+            len(stories), zone.key, local_date, links.label,
         )
         cached = self._memo.get(key)
         if cached is not None:
             self._memo.move_to_end(key)
             return cached
-        payload = self._render(shown, len(stories), zone, local_date, link_via)
+        payload = self._render(shown, len(stories), zone, local_date, links)
         self._memo[key] = payload
         if len(self._memo) > self._memo_size:
             self._memo.popitem(last=False)
         return payload
 
     def _render(self, shown: Sequence[Story], total: int, zone: ZoneInfo,
-                local_date: date, link_via: str | None) -> Payload:
+                local_date: date, links: StoryLinks) -> Payload:
+        """Cards without numbers (a number means a place in /latest), each with its
+        reference and a button titled like the story."""
         self.renders += 1
         texts = render_digest(shown, zone, local_date=local_date,
-                              top_n=self._settings.top_n, total=total)
-        rows = tuple(
-            (button,) for number, story in enumerate(shown, 1)
-            if (button := open_button(story, f"{number}. {story.title}", link_via=link_via))
-            is not None
-        )
+                              top_n=self._settings.top_n, total=total, links=links)
+        link_via = links.bot_username if links.style == "link" else None
+        rows = tuple((button,) for story in shown
+                     if (button := open_button(story, link_via=link_via)) is not None)
         parts = [MessagePart(text) for text in texts]
         parts[-1] = MessagePart(parts[-1].html, rows)
         return MessagesPayload(tuple(parts))

@@ -7,7 +7,7 @@ callers compose other messages, e.g. search results, with the same guarantees.
 """
 
 from bot.render.blocks import BOLD, EXPANDABLE_QUOTE, ITALIC, PLAIN, Block, Span
-from bot.render.cards import card_block, render_card, render_latest, story_command
+from bot.render.cards import COMMANDS, card_block, render_card, render_latest, story_command
 from bot.render.dates import format_day, format_moment
 from bot.render.digest import briefing_header, render_digest, render_no_news
 from bot.render.html import (
@@ -21,25 +21,31 @@ from bot.render.html import (
     visible_text,
 )
 from bot.render.parts import BLOCK_HEADROOM, pack_parts
+from bot.render.references import STORY_COMMAND_PREFIX, StoryLinks, deep_link, key_reference
 from bot.render.split import split_text
 from bot.render.story import render_story, story_blocks
 
 __all__ = [
     "BLOCK_HEADROOM",
     "BOLD",
+    "COMMANDS",
     "EXPANDABLE_QUOTE",
     "ITALIC",
     "PLAIN",
+    "STORY_COMMAND_PREFIX",
     "TELEGRAM_ENTITY_LIMIT",
     "TELEGRAM_TEXT_LIMIT",
     "Block",
     "Span",
+    "StoryLinks",
     "briefing_header",
     "card_block",
     "count_entities",
+    "deep_link",
     "escape",
     "format_day",
     "format_moment",
+    "key_reference",
     "message_problems",
     "pack_parts",
     "render_card",

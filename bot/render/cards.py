@@ -2,7 +2,9 @@
 
 A card is a summary, so it is never spread over two messages: when a story's title or
 highlights are too long for the budget they are shortened with "…" at a word boundary,
-and the "Full story" line (which the bot resolves by key prefix) always survives.
+and the "Full story" line (a ``/story_<ref>`` command or a deep link, see
+:mod:`bot.render.references`) always survives. Only ``/latest`` numbers its cards: a
+number is a place in latest order, which is what ``/story N`` opens.
 """
 
 from __future__ import annotations
@@ -14,11 +16,12 @@ from bot.render.blocks import BOLD, ITALIC, Block, Span
 from bot.render.dates import format_moment
 from bot.render.html import TELEGRAM_ENTITY_LIMIT, TELEGRAM_TEXT_LIMIT, utf16_len
 from bot.render.parts import BLOCK_HEADROOM, check_limits, pack_parts
+from bot.render.references import StoryLinks
 from bot.render.split import clip_text
 from bot.stories.model import Story
 
 __all__ = [
-    "KEY_PREFIX_LENGTH",
+    "COMMANDS",
     "LATEST_HEADER",
     "card_block",
     "render_card",
@@ -26,8 +29,8 @@ __all__ = [
     "story_command",
 ]
 
-KEY_PREFIX_LENGTH = 8
-"""Characters of the key shown in "/story <prefix>"; the bot accepts prefixes of 6 or more."""
+COMMANDS = StoryLinks()
+"""References as plain ``/story_<key>`` commands: for callers without a story library."""
 
 LATEST_HEADER = "📰 Latest stories"
 _BULLET = "\n• "
@@ -35,15 +38,18 @@ _BULLET_UNITS = len(_BULLET)
 _MIN_CLIPPED = 8  # a highlight shortened below this many units is dropped instead
 
 
-def story_command(story: Story) -> str:
-    """The command that opens ``story`` in full."""
-    return f"/story {story.key[:KEY_PREFIX_LENGTH]}"
+def story_command(story: Story, links: StoryLinks = COMMANDS) -> str:
+    """The command that opens ``story`` in full: ``/story_<ref>``."""
+    return links.command(story)
 
 
-def _card(title: str, updated: str, highlights: Sequence[str], link: str) -> Block:
+_FULL_STORY = "Full story: "
+
+
+def _card(title: str, updated: str, highlights: Sequence[str], link: Span) -> Block:
     bullets = "".join(f"{_BULLET}{h}" for h in highlights)
     heading = (Span(title, BOLD), Span("\n")) if title.strip() else ()
-    return Block((*heading, Span(updated, ITALIC), Span(f"{bullets}\n{link}")))
+    return Block((*heading, Span(updated, ITALIC), Span(f"{bullets}\n{_FULL_STORY}"), link))
 
 
 def card_block(
@@ -52,19 +58,22 @@ def card_block(
     *,
     number: int | None = None,
     max_units: int = TELEGRAM_TEXT_LIMIT,
+    links: StoryLinks = COMMANDS,
 ) -> Block:
-    """The card as a block (two entities), at most ``max_units`` UTF-16 units long.
+    """The card as a block (two entities, three with a deep link), at most ``max_units``
+    UTF-16 units long.
 
-    ``number`` prefixes the title ("1. ") for numbered lists.
+    ``number`` prefixes the title ("1. ") in ``/latest``; ``links`` says how the card
+    refers to the full story.
     """
     title = story.title.strip() if number is None else f"{number}. {story.title.strip()}"
     updated = f"Updated {format_moment(story.updated, tz)}"
-    link = f"Full story: {story_command(story)}"
+    link = links.span(story)
     highlights = [h.strip() for h in story.highlights if h.strip()]
     block = _card(title, updated, highlights, link)
     if block.units <= max_units:
         return block
-    room = max_units - utf16_len(updated) - utf16_len(link) - 2
+    room = max_units - utf16_len(updated) - utf16_len(_FULL_STORY + link.text) - 2
     title = clip_text(title, max(room // 3, _MIN_CLIPPED))
     room -= utf16_len(title)
     kept: list[str] = []
@@ -86,13 +95,14 @@ def render_card(
     *,
     number: int | None = None,
     limit: int = TELEGRAM_TEXT_LIMIT,
+    links: StoryLinks = COMMANDS,
 ) -> str:
     """One story's highlight card as a single Telegram-HTML message.
 
     Times are shown in the reader's zone ``tz``; ``number`` prefixes the title ("1. ").
     """
     check_limits(limit, TELEGRAM_ENTITY_LIMIT)
-    return card_block(story, tz, number=number, max_units=limit).render()
+    return card_block(story, tz, number=number, max_units=limit, links=links).render()
 
 
 def render_latest(
@@ -102,15 +112,19 @@ def render_latest(
     header: str = LATEST_HEADER,
     limit: int = TELEGRAM_TEXT_LIMIT,
     max_entities: int = TELEGRAM_ENTITY_LIMIT,
+    links: StoryLinks = COMMANDS,
+    numbered: bool = True,
 ) -> list[str]:
-    """A header and numbered cards of ``stories`` (in the order given), packed into parts.
+    """A header and cards of ``stories`` (in the order given), packed into parts; numbered
+    from 1 when they are the start of ``/latest``.
 
     With no stories the single part says so, so a caller always has something to send.
     """
     check_limits(limit, max_entities)
     blocks = [Block.of(Span(header, BOLD))]
     blocks += [
-        card_block(story, tz, number=n, max_units=limit - BLOCK_HEADROOM)
+        card_block(story, tz, number=n if numbered else None,
+                   max_units=limit - BLOCK_HEADROOM, links=links)
         for n, story in enumerate(stories, start=1)
     ]
     if not stories:

@@ -10,10 +10,11 @@ from collections.abc import Sequence
 from datetime import date, tzinfo
 
 from bot.render.blocks import BOLD, Block, Span
-from bot.render.cards import card_block
+from bot.render.cards import COMMANDS, card_block
 from bot.render.dates import format_day
 from bot.render.html import TELEGRAM_ENTITY_LIMIT, TELEGRAM_TEXT_LIMIT
 from bot.render.parts import BLOCK_HEADROOM, check_limits, pack_parts
+from bot.render.references import StoryLinks
 from bot.stories.model import Story
 
 __all__ = ["NO_NEWS_NOTE", "briefing_header", "render_digest", "render_no_news"]
@@ -44,12 +45,15 @@ def render_digest(
     total: int | None = None,
     limit: int = TELEGRAM_TEXT_LIMIT,
     max_entities: int = TELEGRAM_ENTITY_LIMIT,
+    links: StoryLinks = COMMANDS,
 ) -> list[str]:
-    """The briefing for ``local_date``: the first ``top_n`` of ``stories`` as numbered cards.
+    """The briefing for ``local_date``: the first ``top_n`` of ``stories`` as cards.
 
-    ``stories`` are in the order to show; ``total`` is how many new stories there are in
-    all (default: ``len(stories)``, so a caller may pass only the top ones). When some are
-    not shown, a closing line says "and K more — /latest". No stories give the no-news note.
+    Cards are not numbered (a number is a place in ``/latest``); each names its story as
+    ``links`` says. ``stories`` are in the order to show; ``total`` is how many new stories
+    there are in all (default: ``len(stories)``, so a caller may pass only the top ones).
+    When some are not shown, a closing line says "and K more — /latest". No stories give
+    the no-news note.
     """
     if top_n < 1:
         raise ValueError(f"top_n must be at least 1, got {top_n}")
@@ -59,10 +63,8 @@ def render_digest(
     shown = stories[:top_n]
     more = max(total if total is not None else 0, len(stories)) - len(shown)
     blocks = [briefing_header(local_date)]
-    blocks += [
-        card_block(story, tz, number=n, max_units=limit - BLOCK_HEADROOM)
-        for n, story in enumerate(shown, start=1)
-    ]
+    blocks += [card_block(story, tz, max_units=limit - BLOCK_HEADROOM, links=links)
+               for story in shown]
     if more > 0:
         blocks.append(Block.of(f"and {more} more — /latest"))
     return pack_parts(blocks, limit=limit, max_entities=max_entities)

@@ -29,10 +29,22 @@ from bot.stories.model import Story, latest_order_key, sorted_latest
 from bot.stories.naming import is_story_file_name
 from bot.stories.parser import MAX_STORY_BYTES, parse_story
 
-__all__ = ["Lookup", "RescanReport", "StoryFolderError", "StoryLibrary"]
+__all__ = [
+    "MIN_REFERENCE",
+    "MIN_TYPED_PREFIX",
+    "KeyReferences",
+    "Lookup",
+    "RescanReport",
+    "StoryFolderError",
+    "StoryLibrary",
+]
 
-_POSITION = re.compile(r"^[0-9]{1,3}$")
-_HEX_PREFIX = re.compile(r"^[0-9a-f]{6,}$")
+_POSITION = re.compile(r"^[+-]?[0-9]{1,5}$")
+_KEY_TEXT = re.compile(r"^[a-z0-9-]+$")  # a key, or a prefix of one (STORY_FORMAT.md)
+MIN_REFERENCE = 8
+"""Characters of a key a printed reference shows at least (all of a shorter key)."""
+MIN_TYPED_PREFIX = 6
+"""Shortest key prefix a reader may type (STORY_FORMAT.md: "at least 6 characters")."""
 _WORD = re.compile(r"\w+")
 MAX_QUERY_WORDS = 20
 _Signature = tuple[int, int, int]  # (size, mtime in ns, mode) from one stat
@@ -72,6 +84,89 @@ class Lookup:
         return self.matches[0] if len(self.matches) == 1 else None
 
 
+class KeyReferences:
+    """The loaded keys in sorted order: short unique references and prefix lookups.
+
+    A key's prefix is unique exactly when it is longer than what the key shares with each
+    of its two sorted neighbours, so a reference costs two bisections and two comparisons
+    and a lookup two bisections, however large the archive. Immutable, so a reader in the
+    event loop never sees a rescan half-way: :meth:`changed` builds the next one.
+
+    Keys are runs of ``[a-z0-9]`` joined by single ``-`` (see ``bot.stories.naming``):
+    never a ``_``, so writing ``-`` as ``_`` (Telegram commands allow no ``-``) can be
+    undone without doubt.
+    """
+
+    __slots__ = ("_keys",)
+
+    def __init__(self, keys: Iterable[str] = ()) -> None:
+        self._keys: list[str] = sorted(keys)
+
+    @classmethod
+    def _of_sorted(cls, keys: list[str]) -> KeyReferences:
+        references = cls.__new__(cls)
+        references._keys = keys
+        return references
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def changed(self, added: Iterable[str], removed: Iterable[str]) -> KeyReferences:
+        """The keys after a rescan; costs a copy and a bisection per key that changed."""
+        keys = list(self._keys)
+        for key in removed:
+            place = bisect.bisect_left(keys, key)
+            if place < len(keys) and keys[place] == key:
+                del keys[place]
+        for key in added:
+            place = bisect.bisect_left(keys, key)
+            if place == len(keys) or keys[place] != key:
+                keys.insert(place, key)
+        return self._of_sorted(keys)
+
+    def reference(self, key: str) -> str:
+        """The shortest prefix of ``key`` that no other key starts with, at least
+        :data:`MIN_REFERENCE` characters (or the whole key) and not ending in ``-``, with
+        each ``-`` written ``_``. A key that is a prefix of another gets the whole key,
+        which :meth:`matching` finds by exact match first."""
+        if not _KEY_TEXT.match(key):
+            raise ValueError(f"{key!r} is not a story key")
+        keys = self._keys
+        place = bisect.bisect_left(keys, key)
+        shared = 0
+        for neighbour in (place - 1, place + 1 if place < len(keys) and keys[place] == key
+                          else place):
+            if 0 <= neighbour < len(keys):
+                shared = max(shared, _common_length(key, keys[neighbour]))
+        length = min(len(key), max(shared + 1, MIN_REFERENCE))
+        while length < len(key) and key[length - 1] == "-":
+            length += 1
+        return key[:length].replace("-", "_")
+
+    def matching(self, prefix: str) -> list[str]:
+        """Every key starting with ``prefix`` (a key's text, ``-`` not ``_``), sorted."""
+        keys = self._keys
+        start = bisect.bisect_left(keys, prefix)
+        end = bisect.bisect_left(keys, prefix + "\U0010ffff", lo=start)
+        return keys[start:end]
+
+
+def _common_length(first: str, second: str) -> int:
+    length = 0
+    for a, b in zip(first, second, strict=False):
+        if a != b:
+            break
+        length += 1
+    return length
+
+
+def _key_text(reference: str) -> str | None:
+    """The key text a reference stands for (``_`` back to ``-``, any case), or None when
+    it holds a character no key has."""
+    text = reference.strip().lower().replace("_", "-")
+    return text if _KEY_TEXT.match(text) else None
+
+
 @dataclass(slots=True)
 class _Listing:
     """One look at the folder: what each story file is and where its bytes are."""
@@ -93,6 +188,7 @@ class _Index:
     by_key: dict[str, Story] = field(default_factory=dict)
     by_id: dict[str, Story] = field(default_factory=dict)
     rejections: tuple[StoryError, ...] = ()
+    references: KeyReferences = field(default_factory=KeyReferences)
     # key -> place in ``stories``; built on first use, since an insert shifts every place
     # after it and most rescans are never followed by a lookup of the old places.
     _positions: dict[str, int] = field(default_factory=dict)
@@ -321,7 +417,8 @@ class StoryLibrary:
         stories = tuple(sorted_latest(by_key.values()))
         rejections = self._rejections()
         self.version += 1
-        self._index = _Index(stories, by_key, {s.id: s for s in stories}, rejections)
+        self._index = _Index(stories, by_key, {s.id: s for s in stories}, rejections,
+                             KeyReferences(by_key))
         return RescanReport(new=stories, rejected=rejections)
 
     def _rejections(self) -> tuple[StoryError, ...]:
@@ -378,7 +475,12 @@ class StoryLibrary:
         stories = self._reorder(old, outgoing, incoming, by_key)
         rejections = self._rejections()
         self.version += 1
-        self._index = _Index(stories, by_key, by_id, rejections)
+        added = [s.key for s in incoming if s.key not in old.by_key]
+        removed = [s.key for s in outgoing if s.key not in by_key]
+        big = len(added) + len(removed) > max(16, len(by_key) // 16)
+        references = (KeyReferences(by_key) if big
+                      else old.references.changed(added, removed))
+        self._index = _Index(stories, by_key, by_id, rejections, references)
         for story in outgoing:
             self._search_cache.pop(story.key, None)
         reported = {(e.path, e.line, e.message) for e in old.rejections}
@@ -448,22 +550,55 @@ class StoryLibrary:
         return self._index.position(key)
 
     def find(self, reference: str) -> Lookup:
-        """Resolve a reader's reference: position, id or key, key prefix, else words."""
+        """Resolve what a reader typed after /story: a number is a place in latest order
+        (``0`` and ``-1`` are places too, just empty ones); then a file id, a key or a
+        printed reference, a key prefix of at least :data:`MIN_TYPED_PREFIX` characters
+        (``-`` or ``_``); else the words are searched."""
         ref = reference.strip()
         index = self._index
         if _POSITION.match(ref):
             position = int(ref)
             in_range = 1 <= position <= len(index.stories)
             return Lookup("position", (index.stories[position - 1],) if in_range else ())
-        exact = index.by_id.get(ref) or index.by_key.get(ref.lower())
+        by_id = index.by_id.get(ref)
+        if by_id is not None:
+            return Lookup("id", (by_id,))
+        lookup = self._by_reference(ref)
+        if lookup is not None:
+            return lookup
+        if ref.isdecimal():  # a long number matching no key is still a number
+            return Lookup("position", ())
+        return Lookup("search", self.search(ref))
+
+    # -- references: /story_<ref> -------------------------------------------------------
+    def reference(self, story: Story) -> str:
+        """The short reference printed for ``story`` (``/story_<ref>``): the shortest prefix
+        of its key unique among the loaded stories, at least :data:`MIN_REFERENCE`
+        characters, ``-`` written ``_``. Costs two bisections; it can grow when a story
+        sharing a longer prefix arrives, and older references then list both stories."""
+        return self._index.references.reference(story.key)
+
+    def by_reference(self, reference: str) -> tuple[Story, ...]:
+        """The stories a reference names: the one whose key it spells out, else every story
+        whose key starts with it (newest first); nothing for a reference shorter than
+        :data:`MIN_TYPED_PREFIX` that is no whole key, or holding a character no key has."""
+        lookup = self._by_reference(reference)
+        return lookup.matches if lookup is not None else ()
+
+    def _by_reference(self, reference: str) -> Lookup | None:
+        text = _key_text(reference)
+        if text is None:
+            return None
+        index = self._index
+        exact = index.by_key.get(text)
         if exact is not None:
             return Lookup("id", (exact,))
-        lowered = ref.lower()
-        if _HEX_PREFIX.match(lowered):
-            prefixed = tuple(s for s in index.stories if s.key.startswith(lowered))
-            if prefixed:
-                return Lookup("prefix", prefixed)
-        return Lookup("search", self.search(ref))
+        if len(text) < MIN_TYPED_PREFIX:
+            return None
+        keys = index.references.matching(text)
+        if not keys:
+            return None
+        return Lookup("prefix", tuple(sorted_latest(index.by_key[k] for k in keys)))
 
     def search(self, text: str) -> tuple[Story, ...]:
         """Stories containing every word (as a word prefix, any case).

@@ -65,6 +65,9 @@ def _register_reader_handlers(app: BotApplication) -> None:
                            ("latest", reader.on_latest), ("story", reader.on_story),
                            ("search", reader.on_search)):
         app.add_handler(CommandHandler(name, callback, filters=_NEW))
+    # /story_<ref>[@bot]: the tappable reference printed under every story
+    app.add_handler(MessageHandler(filters.Regex(reader.STORY_COMMAND_PATTERN) & _NEW,
+                                   reader.on_story_command))
     app.add_handler(CallbackQueryHandler(reader.on_button, pattern=r"^(?:[ols]|open|more):"))
     app.add_handler(InlineQueryHandler(on_inline_query))
 

@@ -1,4 +1,8 @@
-"""Inline mode: ``@bot words`` offers matching story cards to share in any chat."""
+"""Inline mode: ``@bot words`` offers matching story cards to share in any chat.
+
+A shared card may land in a chat the bot is not in, where no command reaches it: its
+reference is a deep link into a private chat, like the button under it.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from telegram import (
     Update,
 )
 
-from bot.render import render_card
+from bot.render import StoryLinks, render_card
 from bot.telegram.context import BotContext
 from bot.telegram.keyboards import deep_link
 
@@ -30,13 +34,14 @@ async def on_inline_query(update: Update, context: BotContext) -> None:
     start = int(query.offset) if query.offset.isdecimal() else 0
     page = stories[start:start + INLINE_PAGE]
     zone = await services.reader_zone()
+    links = StoryLinks.deep_links(services.bot_username, services.library.reference)
     results = [
         InlineQueryResultArticle(
             id=story.key,
             title=story.title[:200],
             description=(story.highlights[0] if story.highlights else story.story[0])[
                 :_DESCRIPTION],
-            input_message_content=InputTextMessageContent(render_card(story, zone)),
+            input_message_content=InputTextMessageContent(render_card(story, zone, links=links)),
             reply_markup=InlineKeyboardMarkup([[InlineKeyboardButton(
                 "Open the full story", url=deep_link(services.bot_username, story))]]),
         )

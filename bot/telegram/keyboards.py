@@ -1,4 +1,8 @@
-"""Inline keyboards: open buttons per story, paging rows, and "Continue" under long stories."""
+"""Inline keyboards: open buttons per story, paging rows, and "Continue" under long stories.
+
+Open buttons carry a number only under ``/latest``, where it is the story's place (what
+``/story N`` opens); elsewhere a button is titled like its story.
+"""
 
 from __future__ import annotations
 
@@ -14,16 +18,29 @@ __all__ = ["continue_keyboard", "deep_link", "latest_keyboard", "open_keyboard",
            "search_keyboard"]
 
 _PER_ROW = 5
+_TITLE = 40  # characters of a title on a button
 
 
-def _open_rows(stories: Sequence[Story], first_number: int) -> list[list[InlineKeyboardButton]]:
+def _titled(story: Story) -> str:
+    title = " ".join(story.title.split())
+    return f"📖 {title if len(title) <= _TITLE else title[:_TITLE - 1].rstrip() + '…'}"
+
+
+def _open_rows(stories: Sequence[Story],
+               first_number: int | None) -> list[list[InlineKeyboardButton]]:
+    """Numbered buttons five to a row from ``first_number`` on, else one titled per row."""
+    if first_number is None:
+        return [[InlineKeyboardButton(_titled(s), callback_data=OpenStory(s.key).encode())]
+                for s in stories]
     buttons = [InlineKeyboardButton(f"📖 {n}", callback_data=OpenStory(s.key).encode())
                for n, s in enumerate(stories, start=first_number)]
     return [buttons[i:i + _PER_ROW] for i in range(0, len(buttons), _PER_ROW)]
 
 
-def open_keyboard(stories: Sequence[Story], first_number: int = 1) -> InlineKeyboardMarkup:
-    """One numbered button per story, opening it in full."""
+def open_keyboard(stories: Sequence[Story],
+                  first_number: int | None = None) -> InlineKeyboardMarkup:
+    """One button per story, opening it in full: titled, or numbered from
+    ``first_number`` (places in /latest)."""
     return InlineKeyboardMarkup(_open_rows(stories, first_number))
 
 
@@ -42,9 +59,10 @@ def latest_keyboard(page: Sequence[Story], first_number: int, size: int, *, has_
     return InlineKeyboardMarkup(rows)
 
 
-def search_keyboard(page: Sequence[Story], first_number: int, session: str, page_number: int,
+def search_keyboard(page: Sequence[Story], session: str, page_number: int,
                     *, has_more: bool) -> InlineKeyboardMarkup:
-    rows = _open_rows(page, first_number)
+    """A titled button per result (results are not places in /latest), then paging."""
+    rows = _open_rows(page, None)
     nav = []
     if page_number > 0:
         nav.append(InlineKeyboardButton(

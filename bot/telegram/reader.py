@@ -1,6 +1,9 @@
-"""Reader handlers: /start, /help, /latest, /story, /search, plain-text search, buttons.
+"""Reader handlers: /start, /help, /latest, /story, /story_<ref>, /search, plain-text search,
+buttons.
 
-Thin on purpose: parse the arguments, ask the story library, render, reply. Replies use
+Thin on purpose: parse the arguments, ask the story library, render, reply. Every story a
+reply names carries its ``/story_<ref>`` (addressed to the bot in groups), and only
+``/latest`` numbers stories: ``/story N`` opens place N of /latest. Replies use
 ``Message.reply_text``, which keeps forum-topic replies in their topic. A long story goes
 out ``telegram.story_parts_at_once`` parts at a time, with a "Continue" button under the
 last part sent: Telegram lets a chat have about one message a second, so 52 parts at once
@@ -17,8 +20,9 @@ from telegram import CallbackQuery, InlineKeyboardMarkup, Message, Update
 from telegram.constants import ChatType
 from telegram.error import BadRequest
 
-from bot.render import render_story
+from bot.render import STORY_COMMAND_PREFIX, StoryLinks, render_story
 from bot.render.headlines import render_headlines, render_latest_page
+from bot.render.references import DEEP_LINK_PREFIX
 from bot.stories.model import Story
 from bot.telegram.callbacks import (
     LatestPage,
@@ -40,12 +44,14 @@ from bot.telegram.keyboards import (
 )
 
 __all__ = [
+    "STORY_COMMAND_PATTERN",
     "on_button",
     "on_help",
     "on_latest",
     "on_search",
     "on_start",
     "on_story",
+    "on_story_command",
     "on_text",
     "on_unknown",
 ]
@@ -66,9 +72,22 @@ WELCOME = (
 )
 
 
+STORY_COMMAND_PATTERN = rf"(?i)^/{STORY_COMMAND_PREFIX}"
+"""Messages starting like ``/story_<ref>``: :func:`on_story_command` answers them."""
+GONE = ("That story is no longer available: it may have been taken down. "
+        "/latest shows the newest stories.")
+
+
 def _quoted(text: str) -> str:
     text = " ".join(text.split())
     return escape(text if len(text) <= _ECHO else text[: _ECHO - 1] + "…")
+
+
+def _links(context: BotContext, message: Message) -> StoryLinks:
+    """How replies in this chat name stories: ``/story_<ref>``, with ``@bot`` in groups."""
+    services = context.services
+    return StoryLinks.for_chat(message.chat.type, services.bot_username,
+                               services.library.reference)
 
 
 async def _story_parts(context: BotContext, message: Message, story: Story) -> list[str]:
@@ -124,7 +143,8 @@ async def _latest_page(context: BotContext, message: Message, start: int,
                        size: int) -> tuple[str, InlineKeyboardMarkup]:
     services = context.services
     zone = await services.reader_zone(destination_of(message))
-    cache_key = (services.library.version, start, size, zone.key)
+    links = _links(context, message)
+    cache_key = (services.library.version, start, size, f"{zone.key} {links.label}")
     cached = services.latest_pages.get(cache_key)
     if cached is not None:
         return cached
@@ -133,7 +153,7 @@ async def _latest_page(context: BotContext, message: Message, start: int,
     total = len(stories)
     footer = f"{start + 1}–{start + len(page)} of {total}" if total > size else ""
     text = render_latest_page(page, zone, header="📰 Latest stories",
-                              first_number=start + 1, footer=footer)
+                              first_number=start + 1, footer=footer, links=links)
     keyboard = latest_keyboard(page, start + 1, size, has_newer=start > 0,
                                has_older=start + size < total)
     services.latest_pages.put(cache_key, (text, keyboard))
@@ -153,9 +173,8 @@ async def _search_page(context: BotContext, message: Message, query: str, sessio
     zone = await context.services.reader_zone(destination_of(message))
     text = render_headlines(page, zone,
                             header=f"🔎 {len(results)} found for “{' '.join(query.split())}”"[:200],
-                            first_number=start + 1, footer=footer)
-    keyboard = search_keyboard(page, start + 1, session, page_number,
-                               has_more=page_number + 1 < pages)
+                            footer=footer, links=_links(context, message))
+    keyboard = search_keyboard(page, session, page_number, has_more=page_number + 1 < pages)
     return text, keyboard
 
 
@@ -164,12 +183,17 @@ async def on_start(update: Update, context: BotContext) -> None:
     if message is None:
         return
     payload = context.args[0] if context.args else ""
-    if payload.startswith("story_"):
-        story = context.services.library.get(payload.removeprefix("story_").lower())
+    if payload.startswith(DEEP_LINK_PREFIX):
+        library = context.services.library
+        key = payload.removeprefix(DEEP_LINK_PREFIX)
+        story = library.get(key.lower())
+        if story is None and len(matches := library.by_reference(key)) == 1:
+            story = matches[0]
         if story is not None:
             await _send_story(message, story, context)
-            return
-        await message.reply_text("That story is no longer available. Here is what I can do:")
+        else:
+            await message.reply_text(GONE)
+        return
     await message.reply_text(WELCOME)
 
 
@@ -202,7 +226,7 @@ async def _reply_choices(message: Message, context: BotContext, matches: Sequenc
     shown = matches[:MAX_CHOICES]
     more = len(matches) - len(shown)
     zone = await context.services.reader_zone(destination_of(message))
-    text = render_headlines(shown, zone, header=header,
+    text = render_headlines(shown, zone, header=header, links=_links(context, message),
                             footer=f"and {more} more — try more words" if more else "")
     await message.reply_text(text, reply_markup=open_keyboard(shown))
 
@@ -224,11 +248,34 @@ async def on_story(update: Update, context: BotContext) -> None:
                              "pick one:")
     elif lookup.kind == "position":
         await message.reply_text(
-            f"There is no story number {escape(reference)}; there are "
+            f"There is no story number {escape(reference.strip())}; there are "
             f"{len(context.services.library.stories)}. /latest shows the newest ones.")
     else:
         await message.reply_text(f"No story matches “{_quoted(reference)}”. "
                                  "/latest shows the newest stories.")
+
+
+async def on_story_command(update: Update, context: BotContext) -> None:
+    """``/story_<ref>`` (``@bot`` in groups): the tappable reference every message prints.
+    A reference another bot is addressed with is that bot's."""
+    message = update.effective_message
+    if message is None or not message.text:
+        return
+    command = message.text.split(maxsplit=1)[0]
+    reference, _, addressee = command[1 + len(STORY_COMMAND_PREFIX):].partition("@")
+    if addressee and addressee.lower() != context.services.bot_username.lower():
+        return
+    if not reference:
+        await message.reply_text(usage("story"))
+        return
+    matches = context.services.library.by_reference(reference)
+    if len(matches) == 1:
+        await _send_story(message, matches[0], context)
+    elif matches:  # a newer story now shares this reference's prefix
+        await _reply_choices(message, context, matches,
+                             f"{len(matches)} stories now share this reference — pick one:")
+    else:
+        await message.reply_text(GONE)
 
 
 async def _search(message: Message, context: BotContext, query: str) -> None:

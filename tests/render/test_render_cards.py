@@ -7,12 +7,18 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.render import render_card, render_latest, visible_text
+from bot.render import StoryLinks, render_card, render_latest, visible_text
 from bot.render.cards import card_block
+from bot.stories.model import Story
 
 from .helpers import T0, assert_valid_part, make_story
 
 BERLIN = ZoneInfo("Europe/Berlin")
+
+
+def short(story: Story) -> str:
+    """A stand-in for the library's reference: the first 8 characters."""
+    return story.key[:8].replace("-", "_")
 
 
 def test_card_shows_title_time_highlights_and_how_to_open() -> None:
@@ -22,7 +28,7 @@ def test_card_shows_title_time_highlights_and_how_to_open() -> None:
         "<i>Updated 31 Mar 2025, 11:15 CEST</i>\n"
         "• Rates stay at 4.25%.\n"
         "• Inflation fell to 2.8%.\n"
-        "Full story: /story 5f0c2a9e"
+        "Full story: /story_5f0c2a9e41d7b3c8"
     )
     assert_valid_part(card)
 
@@ -70,15 +76,40 @@ def test_title_text_is_shown_literally(title: str, html: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("key", "command"),
+    ("key", "links", "command"),
     [
-        ("99093b385269948a", "/story 99093b38"),
-        ("abc123", "/story abc123"),
-        ("press-release-harbour-authority", "/story press-re"),
+        ("99093b385269948a", StoryLinks(), "/story_99093b385269948a"),
+        ("99093b385269948a", StoryLinks(short), "/story_99093b38"),
+        ("abc123", StoryLinks(), "/story_abc123"),
+        ("press-release-harbour-authority", StoryLinks(),
+         "/story_press_release_harbour_authority"),
+        ("press-release-harbour-authority", StoryLinks(short), "/story_press_re"),
+        ("press-release-harbour-authority", StoryLinks.for_chat("supergroup", "story_bot", short),
+         "/story_press_re@story_bot"),
+        ("press-release-harbour-authority", StoryLinks.for_chat("group", "story_bot", short),
+         "/story_press_re@story_bot"),
+        ("press-release-harbour-authority", StoryLinks.for_chat("private", "story_bot", short),
+         "/story_press_re"),
     ],
 )
-def test_card_links_by_key_prefix(key: str, command: str) -> None:
-    assert render_card(make_story(key=key), BERLIN).endswith(f"\nFull story: {command}")
+def test_card_names_its_story_by_a_tappable_command(key: str, links: StoryLinks,
+                                                    command: str) -> None:
+    card = render_card(make_story(key=key), BERLIN, links=links)
+    assert card.endswith(f"\nFull story: {command}")
+    assert_valid_part(card)
+
+
+def test_a_channel_card_links_into_a_private_chat_by_the_whole_key() -> None:
+    story = make_story(key="press-release-harbour-authority")
+    card = render_card(story, BERLIN, links=StoryLinks.for_chat("channel", "story_bot", short))
+    assert card.endswith(
+        '\nFull story: <a href="https://t.me/story_bot?start=story_press-release-harbour-'
+        'authority">open in @story_bot</a>')
+    assert "/story" not in visible_text(card)  # nobody can send a command in a channel
+    assert_valid_part(card)
+    # without the bot's username no link can be built: a command still names the story
+    assert render_card(story, BERLIN, links=StoryLinks.for_chat("channel", "", short)).endswith(
+        "\nFull story: /story_press_re")
 
 
 def test_numbered_card_and_no_highlights() -> None:
@@ -92,10 +123,13 @@ def test_oversized_card_is_shortened_but_keeps_the_link() -> None:
     story = make_story(title="T " * 3000, highlights=tuple("word " * 40 for _ in range(200)))
     card = render_card(story, BERLIN)
     assert_valid_part(card)
-    assert card.endswith("\nFull story: /story 5f0c2a9e")
+    assert card.endswith("\nFull story: /story_5f0c2a9e41d7b3c8")
     assert "…" in card
     small = render_card(story, BERLIN, limit=200)
     assert_valid_part(small, limit=200)
+    linked = render_card(story, BERLIN, limit=200, links=StoryLinks.deep_links("story_bot"))
+    assert_valid_part(linked, limit=200)
+    assert linked.endswith("open in @story_bot</a>")
 
 
 def test_card_block_respects_its_budget() -> None:
@@ -107,11 +141,13 @@ def test_card_block_respects_its_budget() -> None:
 
 def test_latest_lists_numbered_cards_under_a_header() -> None:
     stories = [make_story(key=f"{n:08x}cafe0000", title=f"Story {n}") for n in range(3)]
-    (part,) = render_latest(stories, BERLIN)
+    (part,) = render_latest(stories, BERLIN, links=StoryLinks(short))
     assert part.startswith("<b>📰 Latest stories</b>\n\n<b>1. Story 0</b>\n")
     assert "\n\n<b>2. Story 1</b>\n" in part
-    assert part.endswith("Full story: /story 00000002")
+    assert part.endswith("Full story: /story_00000002")
     assert_valid_part(part)
+    (alert,) = render_latest(stories[:1], BERLIN, header="🆕 New story", numbered=False)
+    assert alert.startswith("<b>🆕 New story</b>\n\n<b>Story 0</b>\n")
 
 
 def test_latest_without_stories_still_says_something() -> None:
@@ -129,7 +165,7 @@ def test_long_latest_list_is_split_between_cards_into_numbered_parts() -> None:
         assert_valid_part(part)
         assert part.endswith(f"\n\n<i>({index}/{len(parts)})</i>")
         # every card is whole: as many titles as links in each part
-        assert part.count("Full story: /story") == part.count("<b>") - (index == 1)
+        assert part.count("Full story: /story_") == part.count("<b>") - (index == 1)
     joined = "".join(parts)
     for n in range(30):
         assert joined.count(f"<b>{n + 1}. Story {n}</b>") == 1

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.render import render_digest, render_no_news
+from bot.render import StoryLinks, render_digest, render_no_news, visible_text
 from bot.stories.model import Story
 
 from .helpers import assert_valid_part, make_story
@@ -20,15 +20,30 @@ def _stories(count: int) -> list[Story]:
     return [make_story(key=f"{n:08x}beef0000", title=f"Story {n}") for n in range(count)]
 
 
-def test_briefing_header_and_numbered_cards() -> None:
+def test_briefing_header_and_cards_without_numbers() -> None:
     (part,) = render_digest(_stories(2), BERLIN, local_date=MONDAY)
     assert part.startswith(
-        "<b>☀️ Your briefing — Monday, 31 March 2025</b>\n\n<b>1. Story 0</b>\n"
+        "<b>☀️ Your briefing — Monday, 31 March 2025</b>\n\n<b>Story 0</b>\n"
         "<i>Updated 31 Mar 2025, 11:15 CEST</i>\n"
     )
-    assert "\n\n<b>2. Story 1</b>\n" in part
+    assert "\n\n<b>Story 1</b>\n" in part
+    assert "1." not in visible_text(part)  # a number would mean a place in /latest
+    assert "Full story: /story_00000001beef0000" in part
     assert "more" not in part
     assert_valid_part(part)
+
+
+def test_briefing_references_follow_the_chat() -> None:
+    stories = _stories(2)
+    (group,) = render_digest(stories, BERLIN, local_date=MONDAY,
+                             links=StoryLinks.for_chat("supergroup", "story_bot"))
+    assert "Full story: /story_00000000beef0000@story_bot" in group
+    (channel,) = render_digest(stories, BERLIN, local_date=MONDAY,
+                               links=StoryLinks.for_chat("channel", "story_bot"))
+    assert ('<a href="https://t.me/story_bot?start=story_00000001beef0000">open in @story_bot'
+            "</a>") in channel
+    assert "/story" not in visible_text(channel)
+    assert_valid_part(channel)
 
 
 @pytest.mark.parametrize(
@@ -55,7 +70,7 @@ def test_and_k_more(
     )
     joined = "".join(parts)
     assert joined.count("Full story:") == shown
-    assert f"<b>{shown}. Story {shown - 1}</b>" in joined
+    assert f"<b>Story {shown - 1}</b>" in joined and f"<b>Story {shown}</b>" not in joined
     if more is None:
         assert "more —" not in joined
     else:

@@ -105,7 +105,7 @@ def test_card_is_one_valid_message(
     limit, _ = limits
     card = render_card(story, tz, number=number, limit=limit)
     assert_valid_part(card, limit=limit)
-    assert card.endswith(f"\nFull story: /story {story.key[:8]}")
+    assert card.endswith(f"\nFull story: /story_{story.key}")
     assert card.count("<b>") == (1 if story.title.strip() or number else 0)
     assert card.count("<i>") == 1
 
@@ -136,10 +136,10 @@ def test_lists_are_valid_and_keep_cards_whole(
         assert parts
         for part in parts:
             assert_valid_part(part, limit=limit, max_entities=max_entities)
-            # a card is never split: each title's bold tag comes with its link
-            assert part.count("Full story: /story") == part.count("<b>") - part.count(
-                "<b>📰"
-            ) - part.count("<b>☀️")
-        assert sum(part.count("\nFull story: /story ") for part in parts) == cards
+            # a card is never split: each card's time (its one italic) comes with its link
+            assert part.count("Full story: /story_") == part.count("<i>Updated ")
+        assert sum(part.count("\nFull story: /story_") for part in parts) == cards
+    # only /latest numbers its cards: a number is a place in it
+    assert "<b>1. " not in "".join(digest) and ("<b>1. " in latest[0]) == bool(items)
     if items and (len(items) + extra) > top_n:
         assert f"and {len(items) + extra - min(top_n, len(items))} more — /latest" in digest[-1]
