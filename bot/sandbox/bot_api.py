@@ -7,11 +7,13 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import re
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from bot.sandbox.faults import ApiError, FaultKind
 from bot.sandbox.html import HtmlParseError, ParsedText, parse_html, plain_text, utf16_len
@@ -23,9 +25,10 @@ from bot.sandbox.state import (
     SandboxChat,
     SandboxState,
     StoredMessage,
+    Webhook,
 )
 
-__all__ = ["CAPTION_LIMIT", "TEXT_LIMIT", "BotApi", "migrate_chat"]
+__all__ = ["CAPTION_LIMIT", "TEXT_LIMIT", "BotApi", "is_loopback_url", "migrate_chat"]
 
 TEXT_LIMIT = 4096
 CAPTION_LIMIT = 1024
@@ -35,6 +38,12 @@ _NOT_MODIFIED = (
     "the same as a current content and reply markup of the message"
 )
 _QUERY_INVALID = "query is too old and response timeout expired or query ID is invalid"
+_WEBHOOK_PORTS = frozenset({443, 80, 88, 8443})
+_SECRET_TOKEN_RE = re.compile(r"[A-Za-z0-9_-]*")
+_WEBHOOK_ACTIVE = (
+    "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to "
+    "delete the webhook first"
+)
 _BUTTON_ACTIONS = frozenset(
     {
         "url",
@@ -415,22 +424,62 @@ class BotApi:
         return user
 
     async def delete_webhook(self, params: Params) -> Any:
-        """``deleteWebhook``; ``drop_pending_updates`` forgets the queue."""
+        """``deleteWebhook``: updates wait for getUpdates again; ``drop_pending_updates``
+        forgets the queue."""
         if params.get_bool("drop_pending_updates"):
             self.state.pending.clear()
+        self.state.webhook = None
+        self.state.notify()
         return True
 
     async def set_webhook(self, params: Params) -> Any:
-        """``setWebhook``: the sandbox only does long polling."""
-        raise ApiError.bad_request("the sandbox supports only getUpdates, not webhooks")
+        """``setWebhook`` with Telegram's checks (HTTPS, ports 443/80/88/8443, the secret's
+        alphabet); an empty ``url`` removes the webhook. Updates are then posted to it by
+        :class:`~bot.sandbox.server.WebhookDelivery`, which posts only to a loopback host:
+        there the sandbox also takes plain http and any port, as the bot under test listens
+        on one."""
+        state = self.state
+        url = (params.get_str("url") or "").strip()
+        secret = params.get_str("secret_token")
+        if secret is not None and len(secret) > 256:
+            raise ApiError.bad_request("secret token is too long")
+        if secret is not None and not _SECRET_TOKEN_RE.fullmatch(secret):
+            raise ApiError.bad_request("secret token contains unallowed characters")
+        if params.get_bool("drop_pending_updates"):
+            state.pending.clear()
+        allowed = params.get_json("allowed_updates")
+        if isinstance(allowed, list):
+            state.allowed_updates = [str(a) for a in allowed]
+        if not url:
+            state.webhook = None
+            state.notify()
+            return True
+        _check_webhook_url(url)
+        max_connections = params.get_int("max_connections") or 40
+        state.webhook = Webhook(
+            url=url,
+            secret_token=secret or None,
+            max_connections=max(1, min(max_connections, 100)),
+            ip_address=params.get_str("ip_address"),
+            has_custom_certificate=params.has("certificate"),
+        )
+        state.notify()
+        return True
 
     async def get_webhook_info(self, params: Params) -> Any:
-        """``getWebhookInfo``."""
-        return {"url": "", "has_custom_certificate": False, "pending_update_count": 0}
+        """``getWebhookInfo``: the URL, pending updates and the last delivery error."""
+        state = self.state
+        if state.webhook is None:
+            return {"url": "", "has_custom_certificate": False,
+                    "pending_update_count": len(state.pending)}
+        return state.webhook.info(len(state.pending))
 
     async def get_updates(self, params: Params) -> Any:
-        """``getUpdates`` with real long polling; a newer poll ends an older one (409)."""
+        """``getUpdates`` with real long polling; a newer poll ends an older one (409), and
+        so does a webhook, as long as one is set."""
         state = self.state
+        if state.webhook is not None:
+            raise ApiError(409, _WEBHOOK_ACTIVE)
         offset = params.get_int("offset")
         limit = params.get_int("limit") or 100
         if not 1 <= limit <= 100:
@@ -450,6 +499,8 @@ class BotApi:
             if ready or remaining <= 0 or state.closing:
                 break
             await state.wait_change(remaining)
+            if state.webhook is not None:
+                raise ApiError(409, _WEBHOOK_ACTIVE)
             if state.poll_generation != generation:
                 raise ApiError(
                     409,
@@ -747,6 +798,43 @@ class BotApi:
         present = (MemberStatus.CREATOR, MemberStatus.ADMINISTRATOR, MemberStatus.MEMBER)
         bot_in = 1 if chat.bot_status in present else 0
         return sum(1 for s in chat.members.values() if s in present) + bot_in
+
+
+def is_loopback_url(url: str) -> bool:
+    """Whether ``url``'s host is this machine (127.0.0.0/8, ::1, localhost)."""
+    try:
+        host = urlsplit(url).hostname or ""
+    except ValueError:
+        return False
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_webhook_url(url: str) -> None:
+    """Refuse what Telegram refuses; and, unlike Telegram, any host but this machine."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise ApiError.bad_request("bad webhook: invalid URL") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ApiError.bad_request("bad webhook: invalid URL")
+    if is_loopback_url(url):
+        return
+    if parts.scheme != "https":
+        raise ApiError.bad_request("bad webhook: An HTTPS URL must be provided for webhook")
+    if (port or 443) not in _WEBHOOK_PORTS:
+        raise ApiError.bad_request(
+            "bad webhook: Webhook can be set up only on ports 80, 88, 443 or 8443"
+        )
+    raise ApiError.bad_request(
+        "bad webhook: the sandbox posts updates only to this machine (127.0.0.1, ::1 or "
+        "localhost)"
+    )
 
 
 def _chat_word(chat: SandboxChat) -> str:

@@ -9,7 +9,8 @@ Run it in-process::
         print(server.bot_messages(42)[-1].text)
 
 or standalone: ``python -m bot.sandbox.server --port 8081`` (see ``bot/sandbox/README.md``
-for the ``/sandbox/...`` HTTP API that drives it from another process).
+for the ``/sandbox/...`` HTTP API that drives it from another process). While a webhook is
+set, :class:`WebhookDelivery` posts the updates to it instead of holding them for getUpdates.
 """
 
 from __future__ import annotations
@@ -21,25 +22,138 @@ import json
 import logging
 import signal
 import sys
+import time
 from collections.abc import Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 
-from bot.sandbox.bot_api import BotApi
+from bot.sandbox.bot_api import BotApi, is_loopback_url
 from bot.sandbox.faults import ApiError
 from bot.sandbox.flood import FloodLimits
 from bot.sandbox.httpapi import add_user_routes
 from bot.sandbox.options import BotIdentity, SandboxOptions
 from bot.sandbox.params import Params, UploadedFile
-from bot.sandbox.state import SandboxState
+from bot.sandbox.state import SandboxState, UpdateRecord, Webhook, WebhookAttempt
 from bot.sandbox.user_api import UserSide
 
-__all__ = ["SandboxServer", "main"]
+__all__ = ["SECRET_HEADER", "SandboxServer", "WebhookDelivery", "main"]
 
 _log = logging.getLogger(__name__)
+
+#: The header Telegram sends the webhook's secret token in.
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+
+
+class WebhookDelivery:
+    """Posts pending updates to the webhook while one is set, as Telegram does.
+
+    Oldest update first, at most the webhook's ``max_connections`` posts at once, each a
+    JSON ``Update`` with the secret token in :data:`SECRET_HEADER`. A 2xx answer delivers
+    the update; any other answer, or none (refused, timed out after ``timeout`` s), leaves
+    it pending, to be posted again after ``first_retry`` s, doubling up to ``max_retry``
+    (Telegram keeps an update for a day; the sandbox for as long as it runs), and is kept
+    as the webhook's ``last_error_message``. Every post is in ``state.webhook_attempts``.
+    """
+
+    def __init__(self, state: SandboxState, *, first_retry: float = 0.5,
+                 max_retry: float = 10.0, timeout: float = 10.0) -> None:
+        self.state = state
+        self.first_retry = first_retry
+        self.max_retry = max_retry
+        self.timeout = timeout
+        self._session: aiohttp.ClientSession | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._posting: dict[int, asyncio.Task[None]] = {}
+        self._failures: dict[int, int] = {}
+        self._retry_at: dict[int, float] = {}
+
+    @property
+    def in_flight(self) -> frozenset[int]:
+        """The updates being posted right now."""
+        return frozenset(self._posting)
+
+    async def start(self) -> None:
+        """Start watching for a webhook and updates to post."""
+        self._session = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=self.timeout))
+        self._task = asyncio.create_task(self._run(), name="sandbox webhook delivery")
+
+    async def stop(self) -> None:
+        """Stop posting (posts in flight are abandoned, their updates stay pending)."""
+        tasks = [t for t in (self._task, *self._posting.values()) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._task = None
+        self._posting.clear()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def _run(self) -> None:
+        state = self.state
+        while not state.closing:
+            wait = 3600.0  # until something changes
+            hook = state.webhook
+            if hook is not None:
+                now = time.monotonic()
+                for record in state.deliverable():
+                    if len(self._posting) >= hook.max_connections:
+                        break
+                    if record.update_id in self._posting:
+                        continue
+                    due = self._retry_at.get(record.update_id, 0.0)
+                    if due > now:
+                        wait = min(wait, due - now)
+                        continue
+                    self._posting[record.update_id] = asyncio.create_task(
+                        self._post(hook, record))
+            await state.wait_change(wait)
+
+    async def _post(self, hook: Webhook, record: UpdateRecord) -> None:
+        state = self.state
+        update_id = record.update_id
+        started = time.monotonic()
+        status: int | None = None
+        reason = ""
+        error: str | None = None
+        headers = {"Content-Type": "application/json"}
+        if hook.secret_token is not None:
+            headers[SECRET_HEADER] = hook.secret_token
+        assert self._session is not None, "started before posting"
+        try:
+            if not is_loopback_url(hook.url):  # setWebhook refuses others; never post there
+                raise aiohttp.InvalidURL(hook.url, "the sandbox posts only to this machine")
+            body = json.dumps(record.payload).encode()
+            async with self._session.post(hook.url, data=body, headers=headers) as response:
+                status = response.status
+                reason = response.reason or ""
+                await response.read()
+        except TimeoutError:
+            error = "Read timeout expired"
+        except aiohttp.ClientConnectionError as err:
+            error = f"Connection failed: {err}"
+        except aiohttp.ClientError as err:
+            error = f"{type(err).__name__}: {err}"
+        finally:
+            self._posting.pop(update_id, None)
+        attempt = WebhookAttempt(update_id, hook.url, status, error, started, time.monotonic())
+        state.webhook_attempts.append(attempt)
+        if attempt.accepted:
+            self._failures.pop(update_id, None)
+            self._retry_at.pop(update_id, None)
+            state.webhook_accepted(update_id)
+            return
+        failures = self._failures[update_id] = self._failures.get(update_id, 0) + 1
+        pause = min(self.max_retry, self.first_retry * 2 ** (failures - 1))
+        self._retry_at[update_id] = time.monotonic() + pause
+        hook.last_error_date = state.clock.timestamp()
+        hook.last_error_message = error or f"Wrong response from the webhook: {status} {reason}"
+        state.notify()
 
 
 class SandboxServer(UserSide):
@@ -53,6 +167,7 @@ class SandboxServer(UserSide):
         self.options = options or SandboxOptions()
         self.state = SandboxState(self.options)
         self.bot_api = BotApi(self.state)
+        self.webhook_delivery = WebhookDelivery(self.state)
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
 
@@ -81,6 +196,7 @@ class SandboxServer(UserSide):
         self._runner = runner
         addresses = runner.addresses
         self._port = int(addresses[0][1]) if addresses else self.options.port
+        await self.webhook_delivery.start()
 
     async def stop(self) -> None:
         """End long polls and stop listening."""
@@ -89,6 +205,7 @@ class SandboxServer(UserSide):
             return
         self.state.closing = True
         self.state.notify()
+        await self.webhook_delivery.stop()
         await runner.cleanup()
 
     @property

@@ -1,4 +1,5 @@
-"""What the sandbox knows: users, chats, messages, the update queue and the call log.
+"""What the sandbox knows: users, chats, messages, the update queue, the webhook (if one is
+set, with every attempt to post to it) and the call log.
 
 Everything here is plain data plus the waiting primitives (long polling, "has the bot
 answered yet"). The Bot API methods (:mod:`bot.sandbox.bot_api`) and the user side
@@ -35,6 +36,8 @@ __all__ = [
     "SandboxUser",
     "StoredMessage",
     "UpdateRecord",
+    "Webhook",
+    "WebhookAttempt",
 ]
 
 DEMO_USER_ID = 100001
@@ -272,7 +275,11 @@ class CallRecord:
 
 @dataclass
 class UpdateRecord:
-    """An update handed to the bot; ``calls_before`` is the call count when it was queued."""
+    """An update handed to the bot; ``calls_before`` is the call count when it was queued.
+
+    ``fetched_at`` is when the bot took it: a getUpdates answer held it, or the webhook
+    answered its post with 2xx.
+    """
 
     update_id: int
     payload: dict[str, Any]
@@ -284,6 +291,64 @@ class UpdateRecord:
     def kind(self) -> str:
         """The update type, e.g. ``"message"`` or ``"callback_query"``."""
         return next(k for k in self.payload if k != "update_id")
+
+
+@dataclass
+class Webhook:
+    """The webhook set with ``setWebhook``: while it is set, updates are posted to ``url``
+    (see :class:`~bot.sandbox.server.WebhookDelivery`) and getUpdates answers 409."""
+
+    url: str
+    secret_token: str | None = None
+    max_connections: int = 40
+    ip_address: str | None = None
+    has_custom_certificate: bool = False
+    last_error_date: int | None = None
+    last_error_message: str | None = None
+
+    def info(self, pending_update_count: int) -> dict[str, Any]:
+        """The Bot API ``WebhookInfo`` object (never the secret: Telegram does not tell it)."""
+        data: dict[str, Any] = {
+            "url": self.url,
+            "has_custom_certificate": self.has_custom_certificate,
+            "pending_update_count": pending_update_count,
+            "max_connections": self.max_connections,
+        }
+        if self.ip_address is not None:
+            data["ip_address"] = self.ip_address
+        if self.last_error_date is not None:
+            data["last_error_date"] = self.last_error_date
+            data["last_error_message"] = self.last_error_message or ""
+        return data
+
+
+@dataclass(frozen=True)
+class WebhookAttempt:
+    """One post of an update to the webhook; ``status`` None: no HTTP answer (connection
+    refused, timed out), said in ``error``."""
+
+    update_id: int
+    url: str
+    status: int | None
+    error: str | None
+    started: float  # time.monotonic()
+    finished: float
+
+    @property
+    def accepted(self) -> bool:
+        """Whether the bot took the update (a 2xx answer)."""
+        return self.status is not None and 200 <= self.status < 300
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON view for the HTTP API."""
+        return {
+            "update_id": self.update_id,
+            "url": self.url,
+            "status": self.status,
+            "error": self.error,
+            "started": self.started,
+            "finished": self.finished,
+        }
 
 
 @dataclass
@@ -316,6 +381,8 @@ class SandboxState:
         self.commands: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self.file_ids: set[str] = set()
         self.allowed_updates: list[str] = []
+        self.webhook: Webhook | None = None
+        self.webhook_attempts: list[WebhookAttempt] = []
         self.closing = False
         self.poll_generation = 0
         self._next_update_id = 1
@@ -467,6 +534,16 @@ class SandboxState:
             self.pending = self.pending[offset:]
         else:
             self.pending = [u for u in self.pending if u >= offset]
+
+    def webhook_accepted(self, update_id: int) -> None:
+        """The webhook answered 2xx: the update is delivered and forgotten, as an offset
+        past it would confirm it."""
+        if update_id in self.pending:
+            self.pending.remove(update_id)
+        record = self.updates.get(update_id)
+        if record is not None and record.fetched_at is None:
+            record.fetched_at = time.monotonic()
+        self.notify()
 
     def deliverable(self) -> list[UpdateRecord]:
         """Pending updates of an allowed type (others are dropped, as Telegram does)."""

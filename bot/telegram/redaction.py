@@ -1,31 +1,39 @@
-"""Keep the bot token out of every log record, at every level, from every library.
+"""Keep the bot token and the webhook secret out of every log record, at every level.
 
 httpx logs request URLs at INFO and python-telegram-bot logs requests at DEBUG, and a Bot
-API URL contains the token. A filter on each *handler* sees every record that would be
-written (filters on loggers miss records propagated from child loggers), so that is where
-the token is replaced, in the message, its arguments and any formatted traceback.
+API URL contains the token; the same DEBUG line shows ``setWebhook``'s parameters, the
+webhook's secret token among them. A filter on each *handler* sees every record that would
+be written (filters on loggers miss records propagated from child loggers), so that is
+where both are replaced, in the message, its arguments and any formatted traceback.
 """
 
 from __future__ import annotations
 
 import logging
 
-__all__ = ["REDACTED", "TokenRedactingFilter", "install_token_redaction"]
+__all__ = ["REDACTED", "REDACTED_SECRET", "TokenRedactingFilter", "install_token_redaction"]
 
 REDACTED = "<redacted-token>"
+REDACTED_SECRET = "<redacted-webhook-secret>"
 
 
 class TokenRedactingFilter(logging.Filter):
-    """Replaces the token (and its secret half) in a record before it is formatted."""
+    """Replaces the token (and its secret half), and the webhook secret if there is one, in
+    a record before it is formatted."""
 
-    def __init__(self, token: str) -> None:
+    def __init__(self, token: str, webhook_secret: str | None = None) -> None:
         super().__init__()
         secret = token.split(":", 1)[-1]
-        self._needles = tuple(n for n in (token, secret) if len(n) >= 8)
+        needles = [(n, REDACTED) for n in (token, secret) if len(n) >= 8]
+        # Any length: Telegram allows a secret of one character, and it must not leak either.
+        if webhook_secret:
+            needles.append((webhook_secret, REDACTED_SECRET))
+        # Longest first, so that a needle inside another cannot leave part of it behind.
+        self._needles = tuple(sorted(needles, key=lambda n: -len(n[0])))
 
     def redact(self, text: str) -> str:
-        for needle in self._needles:
-            text = text.replace(needle, REDACTED)
+        for needle, replacement in self._needles:
+            text = text.replace(needle, replacement)
         return text
 
     def filter(self, record: logging.LogRecord) -> bool:
@@ -43,10 +51,11 @@ class TokenRedactingFilter(logging.Filter):
         return True
 
 
-def install_token_redaction(token: str, logger: logging.Logger | None = None) -> None:
+def install_token_redaction(token: str, logger: logging.Logger | None = None, *,
+                            webhook_secret: str | None = None) -> None:
     """Attach the filter to every handler of ``logger`` (default: the root logger)."""
     target = logger or logging.getLogger()
-    redactor = TokenRedactingFilter(token)
+    redactor = TokenRedactingFilter(token, webhook_secret)
     for handler in target.handlers:
         if not any(isinstance(f, TokenRedactingFilter) for f in handler.filters):
             handler.addFilter(redactor)

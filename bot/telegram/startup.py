@@ -6,33 +6,37 @@ first refused connection and leaves its HTTP sessions open; and logs a traceback
 409 of a second poller. Here each is one line: a bad token or address ends the start at
 once (a :class:`StartupError`, exit 2; the HTTP status seen by the request layer
 tells the two apart), an unreachable Telegram is waited for with capped backoff, and a
-second poller is an ERROR and a status problem until polling works again.
+second poller is an ERROR and a status problem until polling works again. In webhook mode
+the same holds for ``setWebhook``: a URL Telegram refuses is one line and exit 2, and the
+port to listen on is bound before anything is sent, so a taken one is one line too.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import os
 import re
-from collections.abc import Coroutine
+import socket
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
-from telegram import Bot
-from telegram.error import Conflict, InvalidToken, RetryAfter, TelegramError
+from telegram import Bot, Update
+from telegram.error import BadRequest, Conflict, InvalidToken, RetryAfter, TelegramError
 from telegram.ext import ApplicationHandlerStop
 
-from bot.config import DEFAULT_BASE_URL, TOKEN_ENV
+from bot.config import DEFAULT_BASE_URL, TOKEN_ENV, WebhookSettings
 from bot.errors import BotError
 from bot.status import ProcessStatus
 from bot.stories.library import StoryFolderError
 from bot.telegram.context import BotApplication, BotContext
 from bot.telegram.transport import RequestWatch, watch_of
 
-__all__ = ["SECOND_POLLER", "WAITING", "StartupError", "connect", "require_story_folder",
-           "watch_polling"]
+__all__ = ["SECOND_POLLER", "WAITING", "StartupError", "connect", "listening_socket",
+           "require_story_folder", "set_webhook", "watch_polling"]
 
 log = logging.getLogger(__name__)
 
@@ -58,33 +62,103 @@ async def connect(bot: Bot, status: ProcessStatus, base_url: str, token: str, *,
     problem ``telegram`` (:data:`WAITING`). Each failed attempt closes the HTTP sessions it
     opened.
     """
+    async def initialize() -> None:
+        try:
+            await bot.initialize()
+        except InvalidToken:
+            await bot.shutdown()
+            raise _rejection(watch_of(bot), base_url, token) from None
+        except TelegramError:
+            await bot.shutdown()
+            raise
+
+    attempts = await _patiently(initialize, f"Telegram is not reachable at {base_url}",
+                                status, stop, first_delay, max_delay)
+    if not attempts:
+        await bot.shutdown()
+        return False
+    if attempts > 1:
+        log.info("connected to Telegram at %s after %d attempts", base_url, attempts)
+    return True
+
+
+async def set_webhook(bot: Bot, status: ProcessStatus, webhook: WebhookSettings, secret: str,
+                      *, stop: asyncio.Event, first_delay: float = 1.0,
+                      max_delay: float = 30.0) -> bool:
+    """Ask Telegram to post updates to ``webhook.url`` with ``secret``; False if ``stop``
+    came first.
+
+    python-telegram-bot's ``run_webhook`` sets the webhook again (it always does), but it
+    retries a refusal forever at DEBUG level. Here a URL Telegram refuses (400: not HTTPS,
+    a port it does not post to, a host it cannot resolve) is a :class:`StartupError`; other
+    failures are waited out as :func:`connect` does.
+    """
+    async def register() -> None:
+        try:
+            await bot.set_webhook(url=webhook.url, secret_token=secret,
+                                  allowed_updates=Update.ALL_TYPES)
+        except BadRequest as error:
+            raise StartupError(f"Telegram refused the webhook at telegram.webhook.url "
+                               f"{webhook.url} ({error.message}); it must be a public HTTPS "
+                               "URL on port 443, 80, 88 or 8443 that reaches this bot") from None
+
+    attempts = await _patiently(register, "Telegram did not take the webhook", status, stop,
+                                first_delay, max_delay)
+    if attempts:
+        log.info("Telegram posts updates to %s; listening on %s:%d%s", webhook.url,
+                 webhook.listen, webhook.port, webhook.path)
+    return bool(attempts)
+
+
+def listening_socket(webhook: WebhookSettings) -> socket.socket:
+    """The socket python-telegram-bot's webhook server will serve, bound and listening.
+
+    Bound here, before anything is sent to Telegram, so that a port in use is one line and
+    exit 2 rather than a traceback after the webhook was set (its ``unix`` argument takes
+    any listening socket: tornado serves it as it is).
+    """
+    family = socket.AF_INET6 if ipaddress.ip_address(webhook.listen).version == 6 \
+        else socket.AF_INET
+    try:
+        sock = socket.create_server((webhook.listen, webhook.port), family=family)
+    except OSError as error:
+        raise StartupError(f"cannot listen on {webhook.listen}:{webhook.port} for the webhook "
+                           f"(telegram.webhook.listen and .port): {error.strerror or error}; "
+                           "stop what uses it or choose another port") from None
+    sock.setblocking(False)
+    return sock
+
+
+async def _patiently(action: Callable[[], Awaitable[None]], failing: str,
+                     status: ProcessStatus, stop: asyncio.Event, first_delay: float,
+                     max_delay: float) -> int:
+    """Run ``action`` until it succeeds: the attempts it took, 0 if ``stop`` came first.
+
+    A :class:`TelegramError` from it is one WARNING line (``failing`` says what failed)
+    and another attempt after a pause that doubles up to ``max_delay`` (at least a 429's
+    ``retry_after``), without end; anything else ends the wait. Meanwhile ``status`` has
+    the problem ``telegram`` (:data:`WAITING`).
+    """
     status.set_problem("telegram", WAITING)
     delay = first_delay
     attempt = 0
     while True:
         attempt += 1
         try:
-            if not await _unless_stopped(bot.initialize(), stop):
-                await bot.shutdown()
-                return False
+            if not await _unless_stopped(action(), stop):
+                return 0
             break
-        except InvalidToken:
-            await bot.shutdown()
-            raise _rejection(watch_of(bot), base_url, token) from None
         except TelegramError as error:
-            await bot.shutdown()
             pause = delay
             if isinstance(error, RetryAfter):
                 pause = max(pause, _seconds(error.retry_after))
-            log.warning("Telegram is not reachable at %s (attempt %d: %s); trying again in %g s",
-                        base_url, attempt, error, pause)
+            log.warning("%s (attempt %d: %s); trying again in %g s", failing, attempt, error,
+                        pause)
         if await _stopped_within(stop, pause):
-            return False
+            return 0
         delay = min(max_delay, delay * 2)
     status.clear_problem("telegram")
-    if attempt > 1:
-        log.info("connected to Telegram at %s after %d attempts", base_url, attempt)
-    return True
+    return attempt
 
 
 def _rejection(watch: RequestWatch | None, base_url: str, token: str) -> StartupError:
@@ -104,7 +178,7 @@ def _rejection(watch: RequestWatch | None, base_url: str, token: str) -> Startup
                         f"not a Bot API; check {TOKEN_ENV} and telegram.base_url")
 
 
-async def _unless_stopped(action: Coroutine[Any, Any, None], stop: asyncio.Event) -> bool:
+async def _unless_stopped(action: Awaitable[None], stop: asyncio.Event) -> bool:
     """Await ``action`` unless ``stop`` is set first (then cancel it): True if it finished."""
     task = asyncio.ensure_future(action)
     stopper = asyncio.ensure_future(stop.wait())
