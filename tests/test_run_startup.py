@@ -381,8 +381,8 @@ from bot.cli import main
 
 build = runner.build_application
 
-def build_then_give_up(settings, token):
-    app = build(settings, token)
+def build_then_give_up(settings, token, **options):
+    app = build(settings, token, **options)
 
     async def give_up(context):
         services = context.application.bot_data.services
