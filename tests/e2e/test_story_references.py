@@ -183,6 +183,7 @@ async def test_briefings_name_stories_by_reference_and_without_numbers(bot: Harn
     assert button["text"].startswith("Night trains return")
     assert references(group) == ["/story_4e1d9a7c@story_bot"]
     assert references(channel) == [] and "open in @story_bot" in channel.text
+    assert channel.html is not None
     assert 'href="https://t.me/story_bot?start=story_4e1d9a7c5b3f2086"' in channel.html
     # the reference in the briefing opens the story
     post = await bot.server.user_message("/story_4e1d9a7c", user_id=USER)
@@ -204,6 +205,7 @@ async def test_alerts_name_the_story_by_reference_and_are_not_numbered(bot: Harn
     [command] = references(alert)
     assert command.startswith("/story_f0f0f0f0")
     [channel] = bot.received(CHANNEL)
+    assert channel.html is not None
     assert references(channel) == [] and "start=story_f0f0f0f0f0f0" in channel.html
     post = await bot.server.user_message(command, user_id=USER)
     await bot.server.wait_reply(post.update_id, USER, count=1, timeout=15)

@@ -117,7 +117,7 @@ def file_names(draw: st.DrawFn) -> str:
     if draw(st.booleans()):
         digits = draw(st.integers(0, 99999))
         return f"{digits:03d}_{draw(st.from_regex(r'[0-9a-f]{8,32}', fullmatch=True))}.txt"
-    stem = draw(st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="/\0"),
+    stem = draw(st.text(st.characters(exclude_categories=["Cs"], exclude_characters="/\0"),
                         min_size=1, max_size=60)
                 | st.from_regex(r"[a-z0-9_ -]{1,50}", fullmatch=True))
     return f"{stem}.txt"
