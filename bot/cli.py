@@ -180,7 +180,9 @@ def _cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 
 def _cmd_sandbox(args: argparse.Namespace, settings: Settings) -> int:
     from bot.sandbox.session import run_sandbox_session
+    from bot.telegram.startup import require_story_folder
 
+    require_story_folder(settings.stories.folder)  # the log, a file here, would hide it
     return run_sandbox_session(settings, port=args.port, script=args.script, now=args.now,
                                log_file=args.log)
 

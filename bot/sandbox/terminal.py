@@ -13,9 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bot.sandbox.state import StoredMessage
+from bot.sandbox.state import MessageVersion, StoredMessage
 
-__all__ = ["format_buttons", "format_html", "format_message"]
+__all__ = ["format_buttons", "format_html", "format_message", "format_version"]
 
 _TOKEN_RE = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9-]*)([^<>]*)>")
 _HREF_RE = re.compile(r"""href\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))""", re.IGNORECASE)
@@ -119,10 +119,16 @@ def format_buttons(rows: Sequence[Sequence[dict[str, Any]]], *, first: int = 1) 
     return "\n".join(lines)
 
 
-def format_message(message: StoredMessage, *, ansi: bool = False) -> str:
-    """A stored bot (or user) message as the terminal shows it: text, then its buttons."""
-    body = format_html(message.html, ansi=ansi) if message.html is not None else message.text
-    if message.photo_file_id is not None:
+def format_version(version: MessageVersion, *, photo: bool = False, ansi: bool = False) -> str:
+    """One version of a message (the original or an edit) as the terminal shows it."""
+    body = format_html(version.html, ansi=ansi) if version.html is not None else version.text
+    if photo:
         body = "[photo]" + (f" {body}" if body else "")
-    buttons = format_buttons(message.button_rows)
+    rows = version.reply_markup.get("inline_keyboard") if version.reply_markup else None
+    buttons = format_buttons(rows) if isinstance(rows, list) else ""
     return f"{body}\n{buttons}" if buttons else body
+
+
+def format_message(message: StoredMessage, *, ansi: bool = False) -> str:
+    """A stored bot (or user) message as the terminal shows it now: text, then its buttons."""
+    return format_version(message.version(), photo=message.photo_file_id is not None, ansi=ansi)

@@ -10,8 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.sandbox.html import HtmlParseError, command_entities, parse_html, utf16_len
-from bot.sandbox.state import StoredMessage
-from bot.sandbox.terminal import format_buttons, format_html, format_message
+from bot.sandbox.state import MessageVersion, StoredMessage
+from bot.sandbox.terminal import format_buttons, format_html, format_message, format_version
 
 TAGS = ["b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "code", "tg-spoiler"]
 TAG_RE = re.compile(r"</?[a-z][a-z-]*(\s[^<>]*)?>")
@@ -60,6 +60,22 @@ def test_buttons_are_numbered_across_the_keyboard() -> None:
         "**Title**\n[1] ‹ Newer  [2] Older ›\n[3] Site (https://example.org)"
     )
     assert format_buttons([]) == ""
+
+
+def test_each_version_of_a_message_is_shown_as_it_was() -> None:
+    """An edit can change the text, the markup or only the buttons: a version shows what
+    that version had, and a photo stays a photo."""
+    original = MessageVersion(text="Sending", html="<b>Sending</b>", entities=(),
+                              reply_markup={"inline_keyboard": [[{"text": "Cancel",
+                                                                  "callback_data": "c"}]]},
+                              date=0)
+    done = MessageVersion(text="Done", html=None, entities=(), reply_markup=None, date=1)
+    assert format_version(original) == "**Sending**\n[1] Cancel"
+    assert format_version(done) == "Done"
+    assert format_version(done, photo=True) == "[photo] Done"
+    message = bot_message("<i>Now</i>", [[{"text": "Older ›", "callback_data": "o"}]])
+    message.edits.append(original)
+    assert format_message(message) == "_Now_\n[1] Older ›"  # the current version
 
 
 safe_text = st.text(st.characters(exclude_categories=["Cs"]), max_size=40)
