@@ -58,7 +58,8 @@ class DeliveryEngine:
             scan=DueScan(db, LibraryDigestBuilder(library, settings.briefing,
                                                   bot_username=username),
                          settings.briefing, on_created=sender.notify),
-            alerts=AlertPlanner(db, bot_username=username, on_created=sender.notify),
+            alerts=AlertPlanner(db, bot_username=username, references=library.reference,
+                                on_created=sender.notify),
             sender=SenderService(sender, status),
         )
 
