@@ -4,6 +4,7 @@ Prints one JSON object of named figures::
 
     python benchmarks/chat_latency.py [--users 200] [--requests 10] [--runs 1]
     python benchmarks/chat_latency.py --quick          # 40 readers, 4 messages each
+    python benchmarks/chat_latency.py --mode both --runs 3   # webhook against polling
 
 What it measures
 ----------------
@@ -15,7 +16,10 @@ server to the moment the server answered the bot's LAST reply call for it, both 
 the server's clock. Per bot: p50/p95/p99 of the round trips (ms) and replies per second
 (requests completed / wall time of the measured phase); also ``cpu_ms_per_request``, the bot
 process's CPU time per completed request (``cpu_per_request_ratio`` = story bot / baseline),
-which other work on the machine moves less than it moves the latencies.
+which other work on the machine moves less than it moves the latencies; and
+``fetch_p50_ms``/``fetch_p99_ms``, the part of the round trip before the bot took the
+update (the sandbox's ``fetched_at``: a getUpdates answer held it, or the webhook answered
+its post).
 
 The baseline, in the same run and against the same kind of server, is a minimal PTB
 ``Application`` with one ``MessageHandler`` that replies with the message text, built with
@@ -32,6 +36,17 @@ the benchmark would measure a setting instead of the code (``--send-rate 25`` sh
 Also: a throw-away SQLite database in a temporary directory, the bundled sample stories,
 and the Bot API root pointed at the sandbox. Both bots log like production
 (``configure_logging("INFO")``).
+
+Webhook mode
+------------
+``--mode`` says how the bots receive updates. ``polling`` (the default) is the above.
+``webhook``: both bots run python-telegram-bot's own webhook server on a free local port
+(with a secret token) and the sandbox posts each update to it, as Telegram would; the
+figures are the same. ``both``: each run measures the story bot twice, by polling and by
+webhook (fresh sandbox and bot each, order alternating between runs), and the ratios are
+webhook / polling (``p50_ratio``, ``p99_ratio``; target <= 1.1 each). A round trip starts
+when the sandbox queues the update in every mode, so the figures include how it reaches
+the bot: a long poll's answer, or a POST to the webhook.
 
 How the processes are laid out, and why
 ---------------------------------------
@@ -134,13 +149,36 @@ CHECKED_CHATS = 20
 WATCH_INTERVAL = 0.01  # seconds between reads of the sandbox's call log
 CONFIRM_TIMEOUT = 5.0
 TARGETS = {"p50_ratio": 1.5, "p99_ratio": 2.0}
+MODE_TARGETS = {"p50_ratio": 1.1, "p99_ratio": 1.1}  # webhook / polling
 SATURATED = 0.85  # a bot's share of a core below which the run was probably crowded out
 KINDS = ("baseline", "bot")
+MODES = ("polling", "webhook")
+WEBHOOK_PATH = "/telegram"
+WEBHOOK_SECRET = "benchmark_webhook-SECRET_0123456789"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One bot measured in each run: its name in the output, which bot, and how it
+    receives updates."""
+
+    label: str
+    kind: str
+    mode: str
+
+
+def entries_for(mode: str) -> tuple[Entry, ...]:
+    """What a run measures: baseline and story bot in one mode, or the story bot in both
+    (the first entry is the ratios' denominator)."""
+    if mode == "both":
+        return tuple(Entry(m, "bot", m) for m in MODES)
+    return tuple(Entry(kind, kind, mode) for kind in KINDS)
 
 
 # -- the bots (child process) ---------------------------------------------------------------
 async def _serve(kind: str, base_url: str, database_url: str, send_rate: float,
-                 profile_to: Path | None, http_client: str | None = None) -> None:
+                 profile_to: Path | None, http_client: str | None = None,
+                 mode: str = "polling") -> None:
     """Run one bot until SIGTERM/SIGINT or until stdin closes (the parent went away)."""
     import cProfile
     from dataclasses import replace
@@ -196,7 +234,10 @@ async def _serve(kind: str, base_url: str, database_url: str, send_rate: float,
         loop.call_soon_threadsafe(stop.set)
 
     threading.Thread(target=watch_stdin, daemon=True).start()
-    await start_bot(app, poll_timeout=POLL_TIMEOUT)
+    if mode == "webhook":
+        await _start_webhook(app)
+    else:
+        await start_bot(app, poll_timeout=POLL_TIMEOUT)
     profiler = cProfile.Profile() if profile_to is not None else None
     print("ready", flush=True)
     if profiler is not None:
@@ -208,6 +249,26 @@ async def _serve(kind: str, base_url: str, database_url: str, send_rate: float,
             profiler.disable()
             write_profile(profiler, profile_to)
         await stop_bot(app)
+
+
+async def _start_webhook(app: Any) -> None:
+    """What ``run_webhook`` does before it waits, on a free local port: the socket bound,
+    initialise, ``post_init``, the webhook set and served (with a secret), then start."""
+    from telegram import Update
+
+    from bot.config import WebhookSettings
+    from bot.telegram.startup import WEBHOOK_MAX_CONNECTIONS, listening_socket
+
+    sock = listening_socket(WebhookSettings(url="", path=WEBHOOK_PATH, port=0))
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}{WEBHOOK_PATH}"
+    await app.initialize()
+    if app.post_init is not None:
+        await app.post_init(app)
+    await app.updater.start_webhook(unix=sock, url_path=WEBHOOK_PATH, webhook_url=url,
+                                    secret_token=WEBHOOK_SECRET,
+                                    allowed_updates=Update.ALL_TYPES,
+                                    max_connections=WEBHOOK_MAX_CONNECTIONS)
+    await app.start()
 
 
 # -- the readers (this process) -------------------------------------------------------------
@@ -229,6 +290,8 @@ class Load:
 
     requests: int
     latencies: list[float] = field(default_factory=list)  # seconds
+    # From queueing to the bot taking the update (a getUpdates answer, a 2xx to a post).
+    fetch_latencies: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     warm_up_errors: list[str] = field(default_factory=list)
     call_log_read_errors: int = 0
@@ -250,6 +313,8 @@ class Load:
             "p50_ms": round(percentile(ordered, 50) * 1000, 1),
             "p95_ms": round(percentile(ordered, 95) * 1000, 1),
             "p99_ms": round(percentile(ordered, 99) * 1000, 1),
+            "fetch_p50_ms": round(percentile(sorted(self.fetch_latencies), 50) * 1000, 1),
+            "fetch_p99_ms": round(percentile(sorted(self.fetch_latencies), 99) * 1000, 1),
             "replies_per_s": round(completed / self.wall, 1) if self.wall > 0 else math.nan,
             "cpu_ms_per_request": round(self.cpu_ms_per_request(), 2),
             "completed": completed,
@@ -344,8 +409,9 @@ class Readers:
 
         await asyncio.gather(*(probe(i, t) for i, t in enumerate(texts)))
 
-    async def ask(self, user_index: int, text: str) -> float:
-        """Send one message, wait for its last reply part; the round trip in seconds."""
+    async def ask(self, user_index: int, text: str) -> tuple[float, float | None]:
+        """Send one message, wait for its last reply part; the round trip in seconds, and
+        how long of it the update took to reach the bot."""
         user_id = FIRST_USER_ID + user_index
         client = self._client(user_index)
         expected = self.expected[text]
@@ -367,7 +433,9 @@ class Readers:
                                f"{len(expected)} reply parts to {text!r}")
         if _reply_texts(trip) != expected:  # e.g. an apology after a failed send
             raise ValueError(f"unexpected reply to {text!r}: {_reply_texts(trip)[0][:80]!r}")
-        return float(trip["last_latency"])
+        fetched = trip["fetched_at"]
+        reached = None if fetched is None else float(fetched) - float(trip["queued_at"])
+        return float(trip["last_latency"]), reached
 
     async def warm_up(self) -> list[str]:
         """One /latest from every reader at once; the failures, described.
@@ -388,7 +456,10 @@ class Readers:
             for request_index in range(requests):
                 text = command_for(user_index, request_index)
                 try:
-                    load.latencies.append(await self.ask(user_index, text))
+                    latency, reached = await self.ask(user_index, text)
+                    load.latencies.append(latency)
+                    if reached is not None:
+                        load.fetch_latencies.append(reached)
                 except Exception as error:  # any failure is a figure, not a crash
                     # The chat's state is uncertain now: this reader stops.
                     load.errors.append(f"user {user_index} {text!r}: "
@@ -421,22 +492,23 @@ class Readers:
 
 
 # -- one bot, one run -----------------------------------------------------------------------
-async def measure(kind: str, args: argparse.Namespace, workdir: Path, run: int) -> Load:
+async def measure(entry: Entry, args: argparse.Namespace, workdir: Path, run: int) -> Load:
     """Fresh sandbox, fresh bot, warm-up, measured load, checks; everything stopped after."""
+    kind, label = entry.kind, entry.label
     logs = Path(args.log_dir) if args.log_dir is not None else workdir
-    server = Sandbox(logs / f"run{run}-{kind}-server.log")
-    bot = Child(f"{kind} bot", logs / f"run{run}-{kind}-bot.log")
+    server = Sandbox(logs / f"run{run}-{label}-server.log")
+    bot = Child(f"{label} bot", logs / f"run{run}-{label}-bot.log")
     try:
         await server.start()
         url = server.url
-        database = workdir / f"run{run}-{kind}.sqlite3"
-        argv = [sys.executable, str(SCRIPT), "--serve", kind,
+        database = workdir / f"run{run}-{label}.sqlite3"
+        argv = [sys.executable, str(SCRIPT), "--serve", kind, "--mode", entry.mode,
                 "--base-url", f"{url}/bot", "--database-url", f"sqlite+aiosqlite:///{database}",
                 "--send-rate", str(args.send_rate)]
         if args.http_client is not None and kind == "bot":
             argv += ["--http-client", args.http_client]
         if args.profile_dir is not None:
-            argv += ["--profile-to", str(Path(args.profile_dir) / f"run{run}-{kind}")]
+            argv += ["--profile-to", str(Path(args.profile_dir) / f"run{run}-{label}")]
         await bot.start(argv, "ready", within=60)
         async with Readers(url, args.users, args.timeout) as readers:
             await readers.learn_reply_parts()
@@ -472,10 +544,14 @@ def _median(values: Sequence[float]) -> float:
     return statistics.median(usable) if usable else math.nan
 
 
-def summarize(runs: list[dict[str, Load]]) -> dict[str, Any]:
-    """Median figures over runs; ratios are medians of per-run ratios."""
+def summarize(runs: list[dict[str, Load]], entries: Sequence[Entry]) -> dict[str, Any]:
+    """Median figures over runs; ratios (second entry / first) are medians of per-run
+    ratios."""
+    labels = [entry.label for entry in entries]
+    base, measured = labels
+    targets = MODE_TARGETS if base == "polling" and measured == "webhook" else TARGETS
     per_kind: dict[str, dict[str, Any]] = {}
-    for kind in KINDS:
+    for kind in labels:
         figures = [run[kind].figures() for run in runs]
         merged: dict[str, Any] = {}
         for name, value in figures[0].items():
@@ -493,24 +569,25 @@ def summarize(runs: list[dict[str, Load]]) -> dict[str, Any]:
         for name in ("warm_up_errors", "call_log_read_errors"):
             merged[name] = sum(f[name] for f in figures)
         per_kind[kind] = merged
-    result: dict[str, Any] = {"bot": per_kind["bot"], "baseline": per_kind["baseline"]}
+    result: dict[str, Any] = {measured: per_kind[measured], base: per_kind[base]}
     for q, name in ((50, "p50_ratio"), (99, "p99_ratio")):
         ratios = []
         for run in runs:
-            bot = percentile(sorted(run["bot"].latencies), q)
-            base = percentile(sorted(run["baseline"].latencies), q)
-            ratios.append(bot / base if base > 0 else math.nan)
+            top = percentile(sorted(run[measured].latencies), q)
+            bottom = percentile(sorted(run[base].latencies), q)
+            ratios.append(top / bottom if bottom > 0 else math.nan)
         result[name] = round(_median(ratios), 2)
         if len(runs) > 1:
             result[f"{name}_runs"] = [round(r, 2) for r in ratios]
-    cpu_ratios = [run["bot"].cpu_ms_per_request() / run["baseline"].cpu_ms_per_request()
+    cpu_ratios = [run[measured].cpu_ms_per_request() / run[base].cpu_ms_per_request()
                   for run in runs]
     result["cpu_per_request_ratio"] = round(_median(cpu_ratios), 2)
-    result["targets"] = dict(TARGETS)
+    result["ratios_are"] = f"{measured} / {base}"
+    result["targets"] = dict(targets)
     clean = all(per_kind[k]["errors"] == 0 and per_kind[k]["warm_up_errors"] == 0
-                for k in KINDS)  # figures from a run with failures prove nothing
+                for k in labels)  # figures from a run with failures prove nothing
     result["targets_met"] = {name: clean and bool(result[name] <= limit)
-                             for name, limit in TARGETS.items()}
+                             for name, limit in targets.items()}
     return result
 
 
@@ -519,7 +596,8 @@ async def benchmark(args: argparse.Namespace) -> dict[str, Any]:
                               "runs": args.runs, "story_bot_commands_per_minute": STORY_THROTTLE,
                               "story_bot_send_rate_per_s": args.send_rate,
                               "concurrent_updates": 64, "profiled": args.profile_dir is not None,
-                              "bot_http_client": args.http_client or "aiohttp (the default)"}
+                              "bot_http_client": args.http_client or "aiohttp (the default)",
+                              "mode": args.mode}
     report["load_average_1m_at_start"] = round(os.getloadavg()[0], 2)
     began = time.perf_counter()
     runs: list[dict[str, Load]] = []
@@ -528,20 +606,21 @@ async def benchmark(args: argparse.Namespace) -> dict[str, Any]:
     for sig in (signal.SIGINT, signal.SIGTERM):  # stop the children on the way out
         if task is not None:
             loop.add_signal_handler(sig, task.cancel)
+    entries = entries_for(args.mode)
     with tempfile.TemporaryDirectory(prefix="chat-latency-") as tmp:
         try:
             for index in range(args.runs):
-                order = KINDS if index % 2 == 0 else tuple(reversed(KINDS))
+                order = entries if index % 2 == 0 else tuple(reversed(entries))
                 run: dict[str, Load] = {}
-                for kind in order:
-                    run[kind] = await measure(kind, args, Path(tmp), index + 1)
+                for entry in order:
+                    run[entry.label] = await measure(entry, args, Path(tmp), index + 1)
                 runs.append(run)
         except asyncio.CancelledError:
             report["error"] = "interrupted"
         except Exception as error:  # still print the JSON, with the reason
             report["error"] = f"{type(error).__name__}: {error}"
     if runs:
-        report.update(summarize(runs))
+        report.update(summarize(runs, entries))
         idle = [f"{kind} run {index + 1}: {share:.2f}"
                 for index, run in enumerate(runs) for kind, load in run.items()
                 if (share := load.cpu.get("bot")) is not None and share < SATURATED]
@@ -570,6 +649,9 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--http-client", choices=("aiohttp", "httpx"), default=None,
                         help="telegram.http_client of the story bot (default: the bot's "
                              "default); the echo baseline is stock python-telegram-bot (httpx)")
+    parser.add_argument("--mode", choices=(*MODES, "both"), default="polling",
+                        help="how the bots receive updates: polling (default), webhook, or "
+                             "both: the story bot by polling and by webhook, compared")
     parser.add_argument("--send-rate", type=float, default=STORY_SEND_RATE,
                         help="the story bot's global send budget (delivery.rate_per_second; "
                              "production: 25)")
@@ -599,12 +681,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.serve:
         profile_to = Path(args.profile_to) if args.profile_to else None
         asyncio.run(_serve(args.serve, args.base_url, args.database_url, args.send_rate,
-                           profile_to, args.http_client))
+                           profile_to, args.http_client, args.mode))
         return 0
     resolve_output_dirs(args, "profile_dir", "log_dir")
     report = asyncio.run(benchmark(args))
     print(json.dumps(json_safe(report)))
-    failed = "error" in report or any(report[k]["errors"] for k in KINDS)
+    labels = [entry.label for entry in entries_for(args.mode)]
+    failed = "error" in report or any(report[k]["errors"] for k in labels if k in report)
     return 1 if failed else 0
 
 

@@ -25,7 +25,13 @@ from bot.status import ProcessStatus
 from bot.telegram.app import Role, build_application
 from bot.telegram.context import BotApplication
 from bot.telegram.redaction import TokenRedactingFilter, install_token_redaction
-from bot.telegram.startup import connect, listening_socket, set_webhook, watch_polling
+from bot.telegram.startup import (
+    WEBHOOK_MAX_CONNECTIONS,
+    connect,
+    listening_socket,
+    set_webhook,
+    watch_polling,
+)
 
 __all__ = ["configure_logging", "run", "run_polling"]
 
@@ -124,10 +130,11 @@ def _run(settings: Settings, role: Role, token: str, secret: str | None,
     else:
         # python-telegram-bot's own webhook server (tornado) on the socket bound above; it
         # answers 403 to a post without the secret, which is then never processed. It sets
-        # the webhook again first (it always does), retrying a network blip.
+        # the webhook again first (it always does, so with the same values), retrying a
+        # network blip.
         app.run_webhook(unix=sock, url_path=webhook.path, webhook_url=webhook.url,
                         secret_token=secret, allowed_updates=Update.ALL_TYPES,
-                        bootstrap_retries=-1)
+                        max_connections=WEBHOOK_MAX_CONNECTIONS, bootstrap_retries=-1)
     if status.fatal is not None:
         reason = TokenRedactingFilter(token, secret).redact(status.fatal)
         print(f"error: {reason}", file=sys.stderr)

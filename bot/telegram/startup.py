@@ -35,7 +35,8 @@ from bot.stories.library import StoryFolderError
 from bot.telegram.context import BotApplication, BotContext
 from bot.telegram.transport import RequestWatch, watch_of
 
-__all__ = ["SECOND_POLLER", "WAITING", "StartupError", "connect", "listening_socket",
+__all__ = ["SECOND_POLLER", "WAITING", "WEBHOOK_MAX_CONNECTIONS", "StartupError", "connect",
+           "listening_socket",
            "require_story_folder", "set_webhook", "watch_polling"]
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,10 @@ log = logging.getLogger(__name__)
 WAITING: Final = "waiting for Telegram"
 SECOND_POLLER: Final = "another instance is polling with this token"
 WEBHOOK_SET: Final = "a webhook is set for this token, so it cannot be polled"
+#: Posts Telegram may have in flight to the webhook at once: its maximum (its default is
+#: 40). python-telegram-bot's server answers a post once the update is queued, so more
+#: connections cost the bot little and let a burst of updates in with fewer round trips.
+WEBHOOK_MAX_CONNECTIONS: Final = 100
 _TOKEN_SHAPE = re.compile(r"[0-9]+:[A-Za-z0-9_-]+")
 
 
@@ -96,7 +101,8 @@ async def set_webhook(bot: Bot, status: ProcessStatus, webhook: WebhookSettings,
     async def register() -> None:
         try:
             await bot.set_webhook(url=webhook.url, secret_token=secret,
-                                  allowed_updates=Update.ALL_TYPES)
+                                  allowed_updates=Update.ALL_TYPES,
+                                  max_connections=WEBHOOK_MAX_CONNECTIONS)
         except BadRequest as error:
             raise StartupError(f"Telegram refused the webhook at telegram.webhook.url "
                                f"{webhook.url} ({error.message}); it must be a public HTTPS "

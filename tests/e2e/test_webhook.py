@@ -35,7 +35,7 @@ from bot.sandbox.server import SECRET_HEADER, SandboxServer
 from bot.sandbox.state import StoredMessage
 from bot.telegram.app import build_application, stop_bot
 from bot.telegram.context import BotApplication
-from bot.telegram.startup import listening_socket
+from bot.telegram.startup import WEBHOOK_MAX_CONNECTIONS, listening_socket
 from tests.database_fixtures import PG_ENV
 from tests.e2e.conftest import TOKEN, USER, Chat, e2e_settings, replied
 
@@ -96,7 +96,8 @@ async def webhook_bot(server: SandboxServer, story_folder: Path,
             await app.post_init(app)
         assert app.updater is not None
         await app.updater.start_webhook(unix=sock, url_path=PATH, webhook_url=url,
-                                        secret_token=SECRET, allowed_updates=Update.ALL_TYPES)
+                                        secret_token=SECRET, allowed_updates=Update.ALL_TYPES,
+                                        max_connections=WEBHOOK_MAX_CONNECTIONS)
         await app.start()
         chat = WebhookChat(server, app, story_folder)
         chat.url = url
@@ -241,6 +242,7 @@ async def test_run_in_webhook_mode_answers_and_never_logs_the_token_or_the_secre
         assert process.returncode == 0, output
         hook = server.state.webhook
         assert hook is not None and (hook.url, hook.secret_token) == (url, SECRET)
+        assert hook.max_connections == WEBHOOK_MAX_CONNECTIONS  # set twice, the same way
         assert [c.status for c in server.calls("setWebhook")] == [200, 200]
         assert not server.calls("getUpdates")
         assert f"updates=webhook {url}" in output
