@@ -51,12 +51,14 @@ class WorkerRegistry:
         self._db = db
         self._w = db.tables.workers
 
+    def _row(self, worker_id: str, role: str, now: datetime) -> dict[str, Any]:
+        return {"id": worker_id, "role": role, "host": socket.gethostname()[:255],
+                "pid": os.getpid(), "started_at": now, "last_seen": now}
+
     async def register(self, worker_id: str, role: str, now: datetime) -> None:
         async with self._db.engine.begin() as conn:
-            await self._db.insert_ignore(conn, self._w, {
-                "id": worker_id, "role": role, "host": socket.gethostname()[:255],
-                "pid": os.getpid(), "started_at": now, "last_seen": now,
-            }, ("id",))
+            await self._db.insert_ignore(conn, self._w, self._row(worker_id, role, now),
+                                         ("id",))
 
     async def heartbeat(self, worker_id: str, now: datetime, problem: str | None) -> bool:
         """Renew the lease; False if the row is gone (pruned) or was marked stopped."""
@@ -67,9 +69,11 @@ class WorkerRegistry:
                 .values(last_seen=now, problem=problem))
         return bool(result.rowcount)
 
-    async def scan_finished(self, worker_id: str, now: datetime) -> None:
+    async def scan_finished(self, worker_id: str, role: str, now: datetime) -> None:
+        """Record a finished due scan (registering the worker if the scan came first)."""
         w = self._w
         async with self._db.engine.begin() as conn:
+            await self._db.insert_ignore(conn, w, self._row(worker_id, role, now), ("id",))
             await conn.execute(update(w).where(w.c.id == worker_id)
                                .values(last_scan_at=now, last_seen=now))
 

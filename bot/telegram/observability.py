@@ -63,7 +63,7 @@ def scan_observer(services: BotServices, metrics: BotMetrics) -> Any:
         engine, db = services.engine, services.database
         if engine is not None and db is not None:
             await WorkerRegistry(db).scan_finished(engine.sender.sender.worker_id,
-                                                   services.clock())
+                                                   services.role, services.clock())
     return finished
 
 
