@@ -429,6 +429,7 @@ class BotApi:
         if params.get_bool("drop_pending_updates"):
             self.state.pending.clear()
         self.state.webhook = None
+        self.state.webhook_work.set()
         self.state.notify()
         return True
 
@@ -452,6 +453,7 @@ class BotApi:
             state.allowed_updates = [str(a) for a in allowed]
         if not url:
             state.webhook = None
+            state.webhook_work.set()
             state.notify()
             return True
         _check_webhook_url(url)
@@ -463,6 +465,7 @@ class BotApi:
             ip_address=params.get_str("ip_address"),
             has_custom_certificate=params.has("certificate"),
         )
+        state.webhook_work.set()
         state.notify()
         return True
 

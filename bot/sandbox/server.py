@@ -79,7 +79,8 @@ class WebhookDelivery:
     async def start(self) -> None:
         """Start watching for a webhook and updates to post."""
         self._session = aiohttp.ClientSession(
-            timeout=aiohttp.ClientTimeout(total=self.timeout))
+            timeout=aiohttp.ClientTimeout(total=self.timeout),
+            cookie_jar=aiohttp.DummyCookieJar(), auto_decompress=False)
         self._task = asyncio.create_task(self._run(), name="sandbox webhook delivery")
 
     async def stop(self) -> None:
@@ -96,8 +97,10 @@ class WebhookDelivery:
 
     async def _run(self) -> None:
         state = self.state
+        work = state.webhook_work
         while not state.closing:
-            wait = 3600.0  # until something changes
+            work.clear()  # what is set from here on is seen by the next pass
+            wait = 3600.0  # until there is something new to post
             hook = state.webhook
             if hook is not None:
                 now = time.monotonic()
@@ -112,7 +115,8 @@ class WebhookDelivery:
                         continue
                     self._posting[record.update_id] = asyncio.create_task(
                         self._post(hook, record))
-            await state.wait_change(wait)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(work.wait(), wait)
 
     async def _post(self, hook: Webhook, record: UpdateRecord) -> None:
         state = self.state
@@ -143,6 +147,7 @@ class WebhookDelivery:
             self._posting.pop(update_id, None)
         attempt = WebhookAttempt(update_id, hook.url, status, error, started, time.monotonic())
         state.webhook_attempts.append(attempt)
+        state.webhook_work.set()  # a connection is free again
         if attempt.accepted:
             self._failures.pop(update_id, None)
             self._retry_at.pop(update_id, None)

@@ -383,6 +383,9 @@ class SandboxState:
         self.allowed_updates: list[str] = []
         self.webhook: Webhook | None = None
         self.webhook_attempts: list[WebhookAttempt] = []
+        # Set when there may be something new to post: an update, a webhook set or changed.
+        # Only these wake the webhook's delivery, not every change notify() reports.
+        self.webhook_work = asyncio.Event()
         self.closing = False
         self.poll_generation = 0
         self._next_update_id = 1
@@ -525,6 +528,7 @@ class SandboxState:
         )
         self.updates[update_id] = record
         self.pending.append(update_id)
+        self.webhook_work.set()
         self.notify()
         return record
 
