@@ -61,8 +61,12 @@ def register_due_scan(
     if supervise is not None:
         callback = supervise(name, callback)
 
+    # The catch-up scan as a job of its own: a repeating job whose first run is "now" at
+    # registration is skipped (to one interval later) by APScheduler when the scheduler
+    # starts a moment after it was added, as it does after post_init.
+    job_queue.run_once(callback, when=0, name=f"{name}-at-start")
     return job_queue.run_repeating(
-        callback, interval=settings.scan_seconds, first=0, name=name,
+        callback, interval=settings.scan_seconds, first=settings.scan_seconds, name=name,
         job_kwargs={"max_instances": 1, "coalesce": True},
     )
 

@@ -108,7 +108,7 @@ async def test_one_updates_and_two_delivery_processes_share_the_work(
         config.write_text(f"telegram:\n  base_url: {server.base_url}\n"
                           f"database:\n  url: {postgres_url}\n"
                           "delivery:\n  concurrency: 4\n  rate_per_second: 200\n"
-                          "  per_chat_per_second: 30\n  scan_seconds: 1\n"
+                          "  per_chat_per_second: 30\n  scan_seconds: 60\n"
                           "log_level: WARNING\n")
         processes = [await _process(config, "run", "--role", role)
                      for role in ("updates", "delivery", "delivery")]
