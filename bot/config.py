@@ -111,6 +111,7 @@ class TelegramSettings:
     base_url: str = DEFAULT_BASE_URL
     admin_ids: frozenset[int] = frozenset()
     commands_per_minute: int = 20
+    button_presses_per_minute: int = 60  # its own budget: paging takes many quick taps
     http_client: HttpClient = "aiohttp"
     story_parts_at_once: int = 5
     webhook: WebhookSettings | None = None  # None: long polling
@@ -190,6 +191,7 @@ class Bounds:
 # overflows a timer; a concurrency of 10**22 overflows the sender).
 BOUNDS: Mapping[str, Bounds] = {
     "telegram.commands_per_minute": Bounds(1, 600, whole=True),
+    "telegram.button_presses_per_minute": Bounds(1, 600, whole=True),
     "telegram.story_parts_at_once": Bounds(1, 50, whole=True),
     "stories.rescan_seconds": Bounds(1, 86400),
     "briefing.top_n": Bounds(1, 50, whole=True),
@@ -435,6 +437,8 @@ def settings_from_mapping(data: Any, source: Path | None = None) -> Settings:
         base_url=tg.get("base_url", d.telegram.base_url, _base_url),
         admin_ids=tg.get("admin_ids", d.telegram.admin_ids, _admin_ids),
         commands_per_minute=tg.whole("commands_per_minute", d.telegram.commands_per_minute),
+        button_presses_per_minute=tg.whole("button_presses_per_minute",
+                                           d.telegram.button_presses_per_minute),
         http_client=tg.get("http_client", d.telegram.http_client, _http_client),
         story_parts_at_once=tg.whole("story_parts_at_once", d.telegram.story_parts_at_once),
         webhook=webhook,

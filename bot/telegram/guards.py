@@ -15,39 +15,60 @@ __all__ = ["APOLOGY", "on_error", "throttle_gate"]
 log = logging.getLogger(__name__)
 
 APOLOGY = "Sorry, something went wrong on my side. Please try again in a moment."
-SLOW_DOWN = "You're sending commands faster than I can answer. Please wait a minute."
+PRESSES = "presses"  # the throttle's budget for button presses
+
+
+def too_many_taps(seconds: int) -> str:
+    """The toast on a throttled button press: what happened and when it ends."""
+    return f"Too many taps — try again in {max(seconds, 1)} s."
+
+
+def too_many_messages(seconds: int) -> str:
+    """The one notice to a reader sending messages too fast."""
+    return (f"You're sending messages faster than I can answer — try again in "
+            f"{max(seconds, 1)} s.")
 
 
 async def throttle_gate(update: Update, context: BotContext) -> None:
-    """Runs first (group -1): a user over the limit gets one notice, then silence.
+    """Runs first (group -1): messages and button presses each have a per-user budget.
 
-    Silence still answers a button press (with no text): an unanswered press leaves the
-    reader's button spinning for seconds. Service messages are not requests and pass:
-    a group's move to a supergroup must reach the bot whoever's name it carries.
+    Presses have their own, larger one (paging a list takes many quick taps), so a reader
+    out of one can still use the other. Every press is answered, a throttled one with a
+    toast saying when to try again: an unanswered press leaves the button spinning. A
+    message over the budget gets one notice, then silence until the budget frees.
+    Anything else is no request and passes: a reader blocking the bot, or a group's move
+    to a supergroup (signed with a member's name), must reach the bot however busy they
+    were.
     """
     user = update.effective_user
-    if user is None or update.inline_query is not None or _is_service(update):
+    if user is None or not _is_request(update):
         return
-    verdict = context.services.throttle.check(user.id)
+    services = context.services
+    query = update.callback_query
+    throttle = services.throttle if query is None else services.throttle.budget(
+        PRESSES, services.settings.telegram.button_presses_per_minute)
+    verdict = throttle.check(user.id)
     if verdict is ThrottleVerdict.ALLOW:
         return
-    query = update.callback_query
     if verdict is ThrottleVerdict.NOTIFY:
-        log.info("throttled user=%s", user.id)
-        if query is not None:
-            await query.answer(SLOW_DOWN)
-        elif update.effective_message is not None:
-            await update.effective_message.reply_text(SLOW_DOWN)
-    elif query is not None:
-        await query.answer()
+        log.info("throttled user=%s kind=%s", user.id, "press" if query else "message")
+    wait = throttle.retry_after(user.id)
+    if query is not None:
+        await query.answer(too_many_taps(wait))
+    elif verdict is ThrottleVerdict.NOTIFY and update.effective_message is not None:
+        await update.effective_message.reply_text(too_many_messages(wait))
     raise ApplicationHandlerStop
 
 
-def _is_service(update: Update) -> bool:
-    """A group migrating to a supergroup (the only service message the bot acts on)."""
+def _is_request(update: Update) -> bool:
+    """A new message or a button press; not a service message such as a group migrating
+    to a supergroup, nor a membership change, an edit or an inline query (answered from
+    a cache by Telegram, and cheap)."""
+    if update.callback_query is not None:
+        return True
     message = update.message
-    return message is not None and (message.migrate_to_chat_id is not None
-                                    or message.migrate_from_chat_id is not None)
+    return message is not None and message.migrate_to_chat_id is None \
+        and message.migrate_from_chat_id is None
 
 
 async def on_error(update: object, context: BotContext) -> None:

@@ -33,8 +33,9 @@ from bot.preferences import (
     zone_label,
 )
 from bot.render.dates import format_moment
-from bot.storage.follows import MAX_FOLLOWS, FollowError
+from bot.storage.follows import MAX_FOLLOWS, FollowError, follow_words
 from bot.storage.subscriptions import (
+    UNSUBSCRIBED,
     Destination,
     Mode,
     Subscription,
@@ -73,14 +74,17 @@ _SETTINGS = re.compile(r"^st:(t|z|m|p|f|s|u):?([A-Za-z0-9_+/:-]{0,40})$")
 _MAX_FOLLOW_ARGS = 40
 
 
+def _what(subscription: Subscription) -> str:
+    """What a subscription brings, as plain text: its mode, and its time if daily."""
+    if subscription.mode == "instant":
+        return "every new story as it arrives (instant alerts)"
+    return (f"a daily briefing at {format_clock(subscription.delivery_time)} "
+            f"({zone_label(subscription.timezone)})")
+
+
 def _describe(subscription: Subscription, now: datetime) -> str:
     zone = subscription.timezone
-    if subscription.mode == "instant":
-        when = "every new story as it arrives (instant alerts)"
-    else:
-        when = (f"a daily briefing at {format_clock(subscription.delivery_time)} "
-                f"({zone_label(zone)})")
-    lines = [f"<b>Your subscription</b>\nYou receive {escape(when)}."]
+    lines = [f"<b>Your subscription</b>\nYou receive {escape(_what(subscription))}."]
     if subscription.paused:
         lines.append("⏸ Paused — /resume to continue.")
     elif subscription.next_due_at is not None:
@@ -130,9 +134,12 @@ async def on_subscribe(update: Update, context: BotContext) -> None:
     message, dest = guarded
     services = context.services
     args = context.args or []
-    try:
-        at, zone = parse_schedule(args, services.settings.briefing.default_time,
-                                  await services.reader_zone(dest))
+    earlier = await services.subscriptions.get(dest)
+    ended = earlier if earlier is not None and not earlier.active else None
+    try:  # without a time, an ended briefing comes back at its own time
+        at, zone = parse_schedule(
+            args, ended.delivery_time if ended else services.settings.briefing.default_time,
+            await services.reader_zone(dest))
     except PreferenceError as error:
         await message.reply_text(f"{_explain(error)}\n{usage('subscribe')}")
         return
@@ -141,7 +148,19 @@ async def on_subscribe(update: Update, context: BotContext) -> None:
     subscription = await services.subscriptions.subscribe(
         dest, message.chat.type, at, zone, services.clock())
     _remember_zone(services, subscription)
-    await message.reply_text("✅ Subscribed.\n" + _describe(subscription, services.clock()))
+    done = _restored(subscription) if ended else "✅ Subscribed."
+    await message.reply_text(f"{done}\n" + _describe(subscription, services.clock()))
+
+
+def _restored(subscription: Subscription) -> str:
+    """A subscription started again keeps its mode and follows: say which came back."""
+    if subscription.mode == "instant":
+        what, switch = "instant alerts", " /mode daily switches to a daily briefing."
+    else:
+        what, switch = "your daily briefing", ""
+    follows = subscription.follows
+    about = f", following {', '.join(follows)}" if follows else ""
+    return escape(f"✅ Subscribed again — restored {what}{about}.{switch}")
 
 
 async def on_unsubscribe(update: Update, context: BotContext) -> None:
@@ -157,10 +176,24 @@ async def on_unsubscribe(update: Update, context: BotContext) -> None:
         await message.reply_text("This chat wasn't subscribed. /subscribe starts a briefing.")
 
 
+async def _not_subscribed(services: BotServices, dest: Destination) -> str:
+    """Why there is nothing to change: never subscribed, or a briefing that ended (say
+    when, and what /subscribe brings back: an ended row keeps its settings)."""
+    ended = await services.subscriptions.get(dest)
+    if ended is None or ended.active:
+        return NOT_SUBSCRIBED
+    since = f" (since {format_moment(ended.ended_at, ended.timezone)})" \
+        if ended.ended_at is not None else ""
+    state = "This chat is unsubscribed" if ended.ended_reason == UNSUBSCRIBED else \
+        "This chat's subscription has ended"
+    return escape(f"{state}{since}. /subscribe brings back {_what(ended)}.")
+
+
 async def _report(message: Message, context: BotContext, subscription: Subscription | None,
                   done: str) -> None:
     if subscription is None:
-        await message.reply_text(NOT_SUBSCRIBED)
+        await message.reply_text(await _not_subscribed(context.services,
+                                                       destination_of(message)))
         return
     _remember_zone(context.services, subscription)
     await message.reply_text(f"{done}\n" + _describe(subscription, context.services.clock()))
@@ -250,7 +283,17 @@ async def on_follow(update: Update, context: BotContext) -> None:
             raise FollowError("give one or more words to follow")
         if len(words) > _MAX_FOLLOW_ARGS:
             raise FollowError(f"that's too many words: you can follow at most {MAX_FOLLOWS}")
-        return await store.follow(dest, words, now), "🔖 Follows updated."
+        wanted = follow_words(words)
+        if not wanted:
+            raise FollowError("there's no word to follow in that (invisible characters and "
+                              "punctuation don't count); give letters or digits")
+        before = await store.get(dest)
+        already = [w for w in wanted if before is not None and w in before.follows]
+        added = [w for w in wanted if w not in already]
+        done = [f"Now following {', '.join(added)}." if added else "",
+                f"You already follow {', '.join(already)}." if already else ""]
+        return await store.follow(dest, wanted, now), escape(
+            "🔖 " + " ".join(part for part in done if part))
 
     await _change(update, context, "follow", change)
 
@@ -260,8 +303,20 @@ async def on_unfollow(update: Update, context: BotContext) -> None:
 
     async def change(store: SubscriptionStore, dest: Destination,
                      now: datetime) -> tuple[Subscription | None, str]:
-        return (await store.unfollow(dest, words, now),
-                "🔖 Follows updated." if words else "🔖 Following everything again.")
+        if words is None:
+            return await store.unfollow(dest, None, now), "🔖 Following everything again."
+        unwanted = follow_words(words)
+        if not unwanted:
+            raise FollowError("there's no word to unfollow in that; give the words, or "
+                              "nothing to follow everything again")
+        before = await store.get(dest)
+        followed = before.follows if before is not None else ()
+        dropped = [w for w in unwanted if w in followed]
+        missing = [w for w in unwanted if w not in followed]
+        done = [f"Unfollowed {', '.join(dropped)}." if dropped else "",
+                f"You're not following {', '.join(missing)}." if missing else ""]
+        return await store.unfollow(dest, dropped, now), escape(
+            "🔖 " + " ".join(part for part in done if part))
 
     await _change(update, context, "unfollow", change)
 
@@ -301,9 +356,10 @@ async def on_status(update: Update, context: BotContext) -> None:
     if message is None:
         return
     services = context.services
-    subscription = await services.subscriptions.get(destination_of(message))
+    dest = destination_of(message)
+    subscription = await services.subscriptions.get(dest)
     if subscription is None or not subscription.active:
-        await message.reply_text(NOT_SUBSCRIBED)
+        await message.reply_text(await _not_subscribed(services, dest))
         return
     await message.reply_text(_describe(subscription, services.clock()))
 
@@ -335,17 +391,18 @@ def _shown_zones(markup: InlineKeyboardMarkup | None) -> list[str]:
 
 def _settings_keyboard(subscription: Subscription,
                        shown_zones: Sequence[str] = ()) -> InlineKeyboardMarkup:
+    """Time presets only for a daily briefing: instant alerts have no time to choose."""
     current_time = format_clock(subscription.delivery_time)
     times = [InlineKeyboardButton(("• " if t == current_time else "") + t,
                                   callback_data=f"st:t:{t.replace(':', '')}")
-             for t in TIME_PRESETS]
+             for t in TIME_PRESETS] if subscription.mode == "daily" else []
     current_zone = subscription.timezone.key
     zone_row = [InlineKeyboardButton(("• " if z == current_zone else "") + _zone_button(z),
                                      callback_data=f"st:z:{z}")
                 for z in _zone_choices(current_zone, shown_zones)]
     other_mode = "daily" if subscription.mode == "instant" else "instant"
     return InlineKeyboardMarkup([
-        times[:3], times[3:], zone_row,
+        *(row for row in (times[:3], times[3:]) if row), zone_row,
         [InlineKeyboardButton(f"Mode: {subscription.mode} → {other_mode}",
                               callback_data=f"st:m:{other_mode}")],
         [InlineKeyboardButton("▶️ Resume" if subscription.paused else "⏸ Pause",
@@ -356,8 +413,10 @@ def _settings_keyboard(subscription: Subscription,
 
 
 def _settings_text(subscription: Subscription, now: datetime) -> str:
-    return (_describe(subscription, now) + "\n\nTap to change. Other times and zones: "
-            "/time HH:MM, /timezone ZONE; words: /follow WORDS.")
+    others = "Other times and zones: /time HH:MM, /timezone ZONE" \
+        if subscription.mode == "daily" else "Other zones: /timezone ZONE"
+    return (_describe(subscription, now) + f"\n\nTap to change. {others}; words: "
+            "/follow WORDS.")
 
 
 async def on_settings(update: Update, context: BotContext) -> None:
@@ -368,7 +427,7 @@ async def on_settings(update: Update, context: BotContext) -> None:
     services = context.services
     subscription = await services.subscriptions.get(dest)
     if subscription is None or not subscription.active:
-        await message.reply_text(NOT_SUBSCRIBED)
+        await message.reply_text(await _not_subscribed(services, dest))
         return
     await message.reply_text(_settings_text(subscription, services.clock()),
                              reply_markup=_settings_keyboard(subscription))
@@ -410,7 +469,9 @@ async def on_settings_button(update: Update, context: BotContext) -> None:
     dest = destination_of(message)
     action, value = match.groups()
     if action == "u":
-        await services.subscriptions.unsubscribe(dest, services.clock())
+        if not await services.subscriptions.unsubscribe(dest, services.clock()):
+            await query.answer("This chat isn't subscribed: there's nothing to unsubscribe.")
+            return
         await query.answer("Unsubscribed.")
         await message.edit_text("You're unsubscribed. /subscribe brings the briefing back.")
         return

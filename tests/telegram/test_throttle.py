@@ -87,3 +87,35 @@ def test_forgetting_never_drops_a_user_whose_later_requests_still_count() -> Non
     assert throttle.check(7) is IGNORE
     clock.now = 110.0  # the request made at 50 leaves the window: one slot frees
     assert [throttle.check(7), throttle.check(7)] == [ALLOW, NOTIFY]
+
+
+def test_retry_after_is_when_the_oldest_counted_request_leaves_the_window() -> None:
+    clock = Clock()
+    throttle = UserThrottle(3, 60, clock=clock)
+    for moment in (0.0, 10.0, 20.5):
+        clock.now = moment
+        assert throttle.retry_after(7) == 0  # still within the limit: no wait
+        assert throttle.check(7) is ALLOW
+    clock.now = 21.0
+    assert throttle.check(7) is NOTIFY
+    assert throttle.retry_after(7) == 39  # the request made at 0 leaves at 60
+    clock.now = 59.5
+    assert throttle.retry_after(7) == 1  # rounded up: never told to come back too early
+    assert throttle.check(7) is IGNORE
+    clock.now = 60.0
+    assert throttle.retry_after(7) == 0
+    assert throttle.check(7) is ALLOW
+    assert throttle.retry_after(8) == 0  # a user never seen
+
+
+def test_button_presses_have_a_budget_of_their_own() -> None:
+    clock = Clock()
+    messages = UserThrottle(2, 60, clock=clock)
+    presses = messages.budget("presses", 5)
+    assert messages.budget("presses", 5) is presses  # one budget, kept between checks
+    assert [presses.check(7) for _ in range(6)] == [ALLOW] * 5 + [NOTIFY]
+    assert [messages.check(7) for _ in range(3)] == [ALLOW, ALLOW, NOTIFY]  # untouched
+    assert presses.check(7) is IGNORE  # and messages used none of the presses
+    clock.now = 61.0
+    messages.forget_idle()  # forgetting reaches the press budget too
+    assert (messages.tracked_users, presses.tracked_users) == (0, 0)
