@@ -152,6 +152,12 @@ class DeliverySettings:
     progress_interval_seconds: float = 5.0
     lease_seconds: float = 30.0
     give_up_seconds: float = 300.0
+    # Telegram's paid broadcasts (enabled for the bot in @BotFather, a balance of at least
+    # 10,000 Stars): ``/broadcast paid …`` then sends at up to ``paid_rate_per_second``,
+    # each message above the free 30/s costing ``paid_star_price`` Stars.
+    paid_broadcast: bool = False
+    paid_rate_per_second: float = 1000.0
+    paid_star_price: float = 0.1
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,6 +213,8 @@ BOUNDS: Mapping[str, Bounds] = {
     "delivery.progress_interval_seconds": Bounds(1, 3600),
     "delivery.lease_seconds": Bounds(5, 3600),
     "delivery.give_up_seconds": Bounds(10, 86400),
+    "delivery.paid_rate_per_second": Bounds(1, 1000),  # Telegram's paid limit is 1,000/s
+    "delivery.paid_star_price": Bounds(0.01, 10),
     "monitoring.port": Bounds(1, 65535, whole=True),
 }
 _PORT_EXAMPLE = 8080
@@ -424,6 +432,15 @@ def _check_catch_up(briefing: BriefingSettings, delivery: DeliverySettings) -> N
             f"scan are skipped as late; got {briefing.catch_up_hours:g}"))
 
 
+def _check_paid_rate(delivery: DeliverySettings) -> None:
+    """A paid broadcast no faster than the free rate would pay Stars for nothing."""
+    if delivery.paid_broadcast and delivery.paid_rate_per_second <= delivery.rate_per_second:
+        raise ConfigError("delivery.paid_rate_per_second", (
+            f"must be above delivery.rate_per_second ({delivery.rate_per_second:g}) when "
+            f"delivery.paid_broadcast is true, or paid broadcasts are no faster than free "
+            f"ones; got {delivery.paid_rate_per_second:g}"))
+
+
 def settings_from_mapping(data: Any, source: Path | None = None) -> Settings:
     """Validate a parsed YAML document into :class:`Settings`."""
     root = _Section(data, "")
@@ -483,8 +500,12 @@ def settings_from_mapping(data: Any, source: Path | None = None) -> Settings:
                                             dd.progress_interval_seconds),
         lease_seconds=dl.number("lease_seconds", dd.lease_seconds),
         give_up_seconds=dl.number("give_up_seconds", dd.give_up_seconds),
+        paid_broadcast=dl.get("paid_broadcast", dd.paid_broadcast, _boolean),
+        paid_rate_per_second=dl.number("paid_rate_per_second", dd.paid_rate_per_second),
+        paid_star_price=dl.number("paid_star_price", dd.paid_star_price),
     )
     dl.finish()
+    _check_paid_rate(delivery)
     _check_catch_up(briefing, delivery)
 
     mo = root.section("monitoring")

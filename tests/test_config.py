@@ -243,3 +243,41 @@ def test_the_example_file_states_each_range(key: str) -> None:
     where = next(i for i, line in enumerate(lines) if re.match(rf"\s*(# )?{name}:", line))
     bounds = BOUNDS[key]
     assert f"{bounds.low:g} to {bounds.high:g}" in "\n".join(lines[max(where - 4, 0):where])
+
+
+def test_paid_broadcasts_are_off_by_default_at_telegrams_figures() -> None:
+    delivery = settings_from_mapping({}).delivery
+    assert (delivery.paid_broadcast, delivery.paid_rate_per_second,
+            delivery.paid_star_price) == (False, 1000.0, 0.1)
+    on = settings_from_mapping({"delivery": {"paid_broadcast": True,
+                                             "paid_rate_per_second": 500}}).delivery
+    assert (on.paid_broadcast, on.paid_rate_per_second) == (True, 500.0)
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "message"),
+    [
+        ("delivery: {paid_broadcast: yes please}",
+         "delivery.paid_broadcast: must be true or false"),
+        ("delivery: {paid_rate_per_second: 5000}",
+         "delivery.paid_rate_per_second: must be a number from 1 to 1000, got 5000"),
+        ("delivery: {paid_rate_per_second: fast}",
+         "delivery.paid_rate_per_second: must be a number, e.g. 1000, got 'fast'"),
+        ("delivery: {paid_star_price: 0}",
+         "delivery.paid_star_price: must be a number from 0.01 to 10, got 0"),
+        ("delivery: {paid_broadcast: true, paid_rate_per_second: 25}",
+         "delivery.paid_rate_per_second: must be above delivery.rate_per_second (25) when "
+         "delivery.paid_broadcast is true, or paid broadcasts are no faster than free ones; "
+         "got 25"),
+    ],
+)
+def test_bad_paid_broadcast_settings_are_refused_in_one_line(yaml_text: str,
+                                                             message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        settings_from_mapping(yaml.safe_load(yaml_text))
+    assert str(caught.value) == message
+
+
+def test_a_slow_paid_rate_is_only_refused_when_paid_broadcasts_are_on() -> None:
+    off = settings_from_mapping({"delivery": {"paid_rate_per_second": 25}}).delivery
+    assert (off.paid_broadcast, off.paid_rate_per_second) == (False, 25.0)

@@ -4,19 +4,34 @@ Creating the rows is idempotent (the ledger is unique on kind, ref and destinati
 after a crash half-way the same call completes the set without duplicating any row, and
 the sender resumes from what is still pending. A cancel during the fan-out stops it
 between batches (the progress job cancels any row that slips in after that).
+
+A paid broadcast (Telegram's paid broadcasts) has the same rows; the sender sends them
+with ``allow_paid_broadcast`` while the broadcast :attr:`~Broadcast.sends_paid`. What it
+costs and how long it takes are estimated here, for the preview.
 """
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from datetime import datetime
+from html import escape
 
+from telegram.constants import FloodLimit
+
+from bot.config import DeliverySettings
+from bot.operations import plural
 from bot.storage.broadcasts import BROADCAST, Audience, Broadcast, BroadcastStore
 from bot.storage.database import Database
 from bot.storage.ledger import DeliveryLedger, NewDelivery
 from bot.storage.payloads import Payload
 from bot.storage.subscriptions import Subscription, SubscriptionStore
 
-__all__ = ["audience_size", "fan_out", "in_audience"]
+__all__ = ["FREE_PER_SECOND", "PaidEstimate", "audience_size", "duration_text", "fan_out",
+           "in_audience", "paid_estimate", "paid_stopped_notice"]
+
+#: Telegram's free broadcasting limit; a paid broadcast pays for the messages above it.
+FREE_PER_SECOND = int(FloodLimit.MESSAGES_PER_SECOND)
 
 
 def in_audience(subscription: Subscription, audience: Audience) -> bool:
@@ -53,3 +68,45 @@ async def fan_out(db: Database, broadcast: Broadcast, payload: Payload, now: dat
                           for s in members], now)
     await store.set_total(broadcast.id, total)
     return total
+
+
+def duration_text(seconds: float) -> str:
+    """``40 s``, ``12 min``, ``2.5 h``: how long a broadcast takes, for a person."""
+    if seconds < 90:
+        return f"{max(1, round(seconds))} s"
+    if seconds < 5400:
+        return f"{round(seconds / 60)} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+@dataclass(frozen=True, slots=True)
+class PaidEstimate:
+    """A paid broadcast of ``messages`` messages: how long, and at most how many Stars."""
+
+    messages: int
+    seconds: float
+    charged: int  # messages above the free rate
+    stars: float
+
+
+def paid_estimate(messages: int, settings: DeliverySettings) -> PaidEstimate:
+    """Telegram charges each message above the free 30 of every second. At the paid rate a
+    broadcast takes ``messages / rate`` seconds, and each second, whole or begun, carries 30
+    free ones: an upper bound, since undelivered messages (blocked chats) cost nothing."""
+    rate = min(settings.paid_rate_per_second, float(FloodLimit.PAID_MESSAGES_PER_SECOND))
+    seconds = messages / rate
+    free = min(messages, FREE_PER_SECOND * max(1, math.ceil(seconds - 1e-9)))
+    charged = messages - free
+    return PaidEstimate(messages, seconds, charged,
+                        math.ceil(charged * settings.paid_star_price * 10 - 1e-9) / 10)
+
+
+def paid_stopped_notice(broadcast: Broadcast, reason: str, remaining: int,
+                        free_rate: float) -> str:
+    """The one message an admin gets when Telegram refuses paid sending midway."""
+    rest = (f"The remaining {plural(remaining, 'message')} go at the free rate, "
+            f"{free_rate:g}/s: about {duration_text(remaining / free_rate)}."
+            if remaining else "Its remaining messages go at the free rate.")
+    return (f"📣 <b>Broadcast #{broadcast.id}</b>: Telegram refused paid sending "
+            f"({escape(reason)}); the bot's Stars balance has probably run out (top it up "
+            f"in @BotFather). {rest} No message is lost.")

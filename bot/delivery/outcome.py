@@ -3,7 +3,9 @@
 Order matters because PTB's tree is not what one might guess: ``BadRequest`` and
 ``TimedOut`` are both ``NetworkError`` subclasses, so they are tested before it. A
 ``BadRequest`` is never retried (the same request fails the same way); a read timeout is
-*uncertain* (Telegram may have delivered the message), not a failure.
+*uncertain* (Telegram may have delivered the message), not a failure. A refusal of
+*paid* sending (the bot's Stars ran out) is the message's fault no more than a 429 is: the
+sender sends it again at the free rate.
 """
 
 from __future__ import annotations
@@ -31,6 +33,12 @@ __all__ = ["Action", "Outcome", "classify", "retry_after_seconds"]
 _CHAT_GONE = ("chat not found", "user is deactivated", "bot was kicked", "not a member",
               "have no rights to send", "need administrator rights", "peer_id_invalid")
 _TOPIC_GONE = ("message thread not found", "topic_deleted")
+# Telegram refusing a paid broadcast message (allow_paid_broadcast). It documents no
+# wording: BALANCE_TOO_LOW is the name of its error for a Stars balance that cannot pay (the
+# sandbox answers "Bad Request: BALANCE_TOO_LOW"); the others are plain-words variants, and
+# a bot whose paid broadcasts are not enabled is refused the same way in effect.
+_PAID_REFUSED = ("balance_too_low", "not enough stars", "insufficient stars",
+                 "stars balance", "paid broadcast", "allow_paid_broadcast")
 # Timeouts that happen before a request leaves (no connection in time), per HTTP client.
 _NOT_SENT = (httpx.ConnectTimeout, httpx.PoolTimeout, aiohttp.ConnectionTimeoutError)
 
@@ -43,6 +51,7 @@ class Action(StrEnum):
     REJECTED = "rejected"  # any other 400: fail, never retry
     TRANSIENT = "transient"  # 5xx, connection errors: back off and retry (bounded)
     UNCERTAIN = "uncertain"  # read timeout: the message may have arrived
+    PAID_REFUSED = "paid_refused"  # paid sending refused (Stars ran out): resend it free
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +85,9 @@ def classify(exc: TelegramError) -> Outcome:
         return Outcome(Action.RETRY_AFTER, reason, retry_after=retry_after_seconds(exc))
     if isinstance(exc, ChatMigrated):
         return Outcome(Action.MIGRATED, reason, new_chat_id=int(exc.new_chat_id))
+    if isinstance(exc, BadRequest | Forbidden) and any(
+            marker in exc.message.lower() for marker in _PAID_REFUSED):
+        return Outcome(Action.PAID_REFUSED, reason)  # before Forbidden: the chat is fine
     if isinstance(exc, Forbidden):
         return Outcome(Action.CHAT_GONE, reason)
     if isinstance(exc, BadRequest):

@@ -18,7 +18,15 @@ who types ``/story`` meanwhile must not wait behind 10,000 queued briefings. So:
   only make us more careful than Telegram, never draw a 429;
 * a 429 on a bulk call pauses *all* bulk sending for ``retry_after``; a 429 on a reader's
   reply holds only that chat. Either way the call is resent after ``retry_after``
-  (bounded by ``max_retries``).
+  (bounded by ``max_retries``);
+* a call with ``allow_paid_broadcast`` (Telegram's paid broadcasts, up to 1,000 messages a
+  second for Stars) takes its token from a budget of its own, ``paid_rate_per_second``,
+  never from the free one, as python-telegram-bot's ``AIORateLimiter`` does: a paid
+  broadcast at 1,000/s leaves readers' replies and briefings their whole free budget. The
+  request's own flag decides, not the lane, because that is what Telegram counts. Per-chat
+  and per-group limits still apply to it, and a 429 on it pauses only paid sending. The
+  paid budget has no burst and stays 2% under Telegram's 1,000/s: Telegram counts calls
+  as they arrive, and at exactly its limit the network's jitter alone would draw 429s.
 
 Efficiency: no polling. Waiters park on futures; one pump task sleeps exactly until the
 next token (or the end of a pause) and grants as many waiters as the bucket allows. The
@@ -43,7 +51,7 @@ from telegram.ext import BaseRateLimiter
 from bot.config import DeliverySettings
 from bot.delivery.outcome import retry_after_seconds
 
-__all__ = ["BULK", "LaneRateLimiter", "is_limited_endpoint"]
+__all__ = ["BULK", "LaneRateLimiter", "is_limited_endpoint", "is_paid"]
 
 _LOG = logging.getLogger(__name__)
 BULK: dict[str, Any] = {"lane": "bulk"}
@@ -55,6 +63,9 @@ _MIN_SLEEP = 1e-4
 # exact, and when ours and Telegram's disagree at the boundary, ours must be the late one.
 _CHAT_MARGIN = 1e-3
 _LIMITED_PREFIXES = ("send", "edit", "copy", "forward", "stopPoll")
+# Telegram's paid broadcast limit, and the share of it the paid budget uses at most.
+_PAID_LIMIT = 1000.0
+_PAID_HEADROOM = 0.98
 
 
 def is_limited_endpoint(endpoint: str) -> bool:
@@ -64,6 +75,11 @@ def is_limited_endpoint(endpoint: str) -> bool:
 
 def _is_bulk(rate_limit_args: Any) -> bool:
     return isinstance(rate_limit_args, dict) and rate_limit_args.get("lane") == "bulk"
+
+
+def is_paid(data: dict[str, Any]) -> bool:
+    """A paid-broadcast call: Telegram counts it against the paid limit, not the free one."""
+    return bool(data.get("allow_paid_broadcast"))
 
 
 def _chat_key(data: dict[str, Any]) -> int | str | None:
@@ -98,6 +114,77 @@ class _ChatState:
     users: int = 0
 
 
+class _PaidBudget:
+    """The token bucket of paid-broadcast calls: first come, first served, its own pump.
+
+    Separate from the free budget's lanes on purpose: the two never wait for each other.
+    """
+
+    def __init__(self, rate: float, clock: Callable[[], float],
+                 sleep: Callable[[float], Awaitable[None]]) -> None:
+        self.rate = min(rate, _PAID_LIMIT * _PAID_HEADROOM)
+        self._clock = clock
+        self._sleep = sleep
+        self._capacity = 1.0  # no burst: it would exceed Telegram's one-second window
+        self._tokens = self._capacity
+        self._stamp = clock()
+        self._waiters: deque[asyncio.Future[None]] = deque()
+        self._pump_task: asyncio.Task[None] | None = None
+        self.resume_at = float("-inf")  # a 429 on a paid call holds paid sending until then
+        self.last_used = float("-inf")
+
+    def set_rate(self, rate: float) -> None:
+        self._refill(self._clock())
+        self.rate = min(rate, _PAID_LIMIT * _PAID_HEADROOM)
+
+    def _refill(self, now: float) -> None:
+        self._tokens = min(self._capacity, self._tokens + (now - self._stamp) * self.rate)
+        self._stamp = now
+
+    def _waiting(self) -> bool:
+        while self._waiters and self._waiters[0].done():
+            self._waiters.popleft()
+        return bool(self._waiters)
+
+    async def acquire(self) -> None:
+        now = self._clock()
+        self.last_used = now
+        self._refill(now)
+        if not self._waiting() and now >= self.resume_at and self._tokens >= 1.0 - _EPSILON:
+            self._tokens -= 1.0
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(fut)
+        if self._pump_task is None or self._pump_task.done():
+            self._pump_task = asyncio.get_running_loop().create_task(self._pump())
+        await fut
+
+    def refund(self) -> None:
+        self._tokens = min(self._capacity, self._tokens + 1.0)
+
+    async def _pump(self) -> None:
+        while True:
+            now = self._clock()
+            self._refill(now)
+            while now >= self.resume_at and self._tokens >= 1.0 - _EPSILON and self._waiting():
+                self._tokens -= 1.0
+                self._waiters.popleft().set_result(None)
+            if not self._waiting():
+                return
+            delay = max(_MIN_SLEEP, (1.0 - self._tokens) / self.rate, self.resume_at - now)
+            await self._sleep(delay)
+
+    async def shutdown(self) -> None:
+        task, self._pump_task = self._pump_task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for fut in self._waiters:
+            fut.cancel()
+        self._waiters.clear()
+
+
 class LaneRateLimiter(BaseRateLimiter[dict[str, Any]]):
     """PTB rate limiter with interactive/bulk lanes, per-chat budgets and 429 handling."""
 
@@ -111,11 +198,12 @@ class LaneRateLimiter(BaseRateLimiter[dict[str, Any]]):
         burst: float | None = None,
         max_retries: int = 5,
         retry_margin: float = 0.1,
+        paid_rate_per_second: float = 1000.0,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
-        if rate_per_second <= 0:
-            raise ValueError("rate_per_second must be > 0")
+        if rate_per_second <= 0 or paid_rate_per_second <= 0:
+            raise ValueError("rate_per_second and paid_rate_per_second must be > 0")
         if per_chat_burst < 1:
             raise ValueError("per_chat_burst must be at least 1")
         self._rate = rate_per_second
@@ -136,8 +224,11 @@ class LaneRateLimiter(BaseRateLimiter[dict[str, Any]]):
         self._pump_task: asyncio.Task[None] | None = None
         self._pump_wake_at = float("-inf")
         self._chats: dict[int | str, _ChatState] = {}
+        self._paid = _PaidBudget(paid_rate_per_second, clock, sleep)
+        self._configured = (rate_per_second, self._paid.rate)  # what set_rate shares out
+        # Calls granted and 429 answers, by lane ("paid" appears with the first paid call).
         self.granted = {"interactive": 0, "bulk": 0}
-        self.refused = {"interactive": 0, "bulk": 0}  # 429 answers, by lane
+        self.refused = {"interactive": 0, "bulk": 0}
         self.retries = 0
         # Round trip of a bulk call once granted (EWMA), for sizing the sends in flight.
         self.bulk_latency: float | None = None
@@ -148,7 +239,8 @@ class LaneRateLimiter(BaseRateLimiter[dict[str, Any]]):
     @classmethod
     def from_settings(cls, settings: DeliverySettings, **kwargs: Any) -> LaneRateLimiter:
         return cls(settings.rate_per_second, per_chat_per_second=settings.per_chat_per_second,
-                   per_group_per_minute=settings.per_group_per_minute, **kwargs)
+                   per_group_per_minute=settings.per_group_per_minute,
+                   paid_rate_per_second=settings.paid_rate_per_second, **kwargs)
 
     # -- BaseRateLimiter -------------------------------------------------------------
 
@@ -165,6 +257,7 @@ class LaneRateLimiter(BaseRateLimiter[dict[str, Any]]):
             fut.cancel()
         self._interactive.clear()
         self._bulk.clear()
+        await self._paid.shutdown()
 
     async def process_request(
         self,
@@ -177,23 +270,31 @@ class LaneRateLimiter(BaseRateLimiter[dict[str, Any]]):
     ) -> bool | JSONDict | list[JSONDict]:
         if not is_limited_endpoint(endpoint):
             return await callback(*args, **kwargs)
-        bulk = _is_bulk(rate_limit_args)
-        lane = "bulk" if bulk else "interactive"
+        paid = is_paid(data)
+        bulk = _is_bulk(rate_limit_args) or paid
+        lane = "paid" if paid else "bulk" if bulk else "interactive"
         chat = _chat_key(data)
         state = self._enter(chat)
         attempt = 0
         try:
             while True:
-                await (self._bulk_turn(chat, state) if bulk
-                       else self._interactive_turn(chat, state))
+                if paid:
+                    await self._paid_turn(chat, state)
+                elif bulk:
+                    await self._bulk_turn(chat, state)
+                else:
+                    await self._interactive_turn(chat, state)
                 began = self._clock()
-                try:  # this call holds the chat and one token of the global budget
+                try:  # this call holds the chat and one token of its budget
                     result = await callback(*args, **kwargs)
                 except RetryAfter as exc:
                     delay = retry_after_seconds(exc) + self._retry_margin
-                    self.refused[lane] += 1
+                    self.refused[lane] = self.refused.get(lane, 0) + 1
                     state.blocked_until = max(state.blocked_until, self._clock() + delay)
-                    if bulk:
+                    if paid:
+                        self._paid.resume_at = max(self._paid.resume_at,
+                                                   self._clock() + delay)
+                    elif bulk:
                         self.pause_bulk(delay)
                         if self.on_bulk_pause is not None:
                             self.on_bulk_pause(delay)
@@ -204,6 +305,7 @@ class LaneRateLimiter(BaseRateLimiter[dict[str, Any]]):
                     attempt += 1
                     self.retries += 1
                     _LOG.info("flood limit: %s retried in %.1f s (%s)", endpoint, delay,
+                              "paid sending paused" if paid else
                               "bulk sending paused" if bulk else "this chat only")
                 except BaseException:
                     self._charge(chat, state)  # it may have reached Telegram
@@ -252,14 +354,45 @@ class LaneRateLimiter(BaseRateLimiter[dict[str, Any]]):
             state.lock.release()
             self._refund()
 
+    async def _paid_turn(self, chat: int | str | None, state: _ChatState) -> None:
+        """Like :meth:`_bulk_turn`, with a token of the paid budget. Every paid call is
+        granted (``granted["paid"]``) once, when it goes."""
+        while True:
+            await self._wait_chat(chat, state, bulk=True)
+            await self._paid.acquire()
+            try:
+                await state.lock.acquire()
+            except BaseException:
+                self._paid.refund()
+                raise
+            now = self._clock()
+            if self._chat_ready(chat, state, now, bulk=True) <= now + _EPSILON:
+                self.granted["paid"] = self.granted.get("paid", 0) + 1
+                return
+            state.lock.release()
+            self._paid.refund()
+
     # -- lanes -----------------------------------------------------------------------
 
     @property
     def rate(self) -> float:
         return self._rate
 
-    def set_rate(self, rate_per_second: float) -> None:
-        """Change the global budget (a fleet member's share of the token's rate)."""
+    @property
+    def paid_rate(self) -> float:
+        return self._paid.rate
+
+    @property
+    def sending_rate(self) -> float:
+        """The rate bulk sends can reach now: the free budget, plus the paid one while paid
+        calls are being made (the sender sizes its sends in flight by it)."""
+        if self._clock() - self._paid.last_used < 2.0:
+            return self._rate + self._paid.rate
+        return self._rate
+
+    def set_rate(self, rate_per_second: float, *, paid_rate: float | None = None) -> None:
+        """Change the global budget (a fleet member's share of the token's rate). The paid
+        budget takes the same share of its configured rate unless ``paid_rate`` is given."""
         if rate_per_second <= 0:
             raise ValueError("rate_per_second must be > 0")
         now = self._clock()
@@ -268,6 +401,9 @@ class LaneRateLimiter(BaseRateLimiter[dict[str, Any]]):
         if self._burst is None:
             self._capacity = max(1.0, rate_per_second * 0.05)
         self._tokens = min(self._tokens, self._capacity)
+        free, paid = self._configured
+        self._paid.set_rate(paid_rate if paid_rate is not None
+                            else paid * rate_per_second / free)
 
     def pause_bulk(self, seconds: float) -> None:
         """Hold every bulk call for ``seconds`` from now (extends, never shortens)."""

@@ -15,7 +15,15 @@ error is decided by :func:`bot.delivery.outcome.classify`:
 * 5xx and connection errors — bounded exponential backoff, then failed;
 * read timeout — ``uncertain``: the message may have arrived. With
   ``delivery.resend_uncertain`` (default True) the row is resent once, because a lost
-  briefing is worse than a duplicate, and duplicates are counted in ``uncertain_count``.
+  briefing is worse than a duplicate, and duplicates are counted in ``uncertain_count``;
+* paid sending refused (a paid broadcast's Stars ran out) — the row goes back to
+  ``pending`` and its broadcast on at the free rate; the admin is told once.
+
+A row of a paid broadcast (``/broadcast paid``, with ``delivery.paid_broadcast`` on) is
+sent with ``allow_paid_broadcast``: whether its broadcast sends paid is read from the
+broadcast's stored options once per broadcast (keyed by the row's ``ref``) and kept, so
+the rows in flight share one lookup; a refusal turns it off for this worker at once, and
+for the others at their own next refusal, which requeues that row too.
 
 A claim is a lease kept alive by this worker's heartbeat (``workers.last_seen``, renewed
 every sixth of ``delivery.lease_seconds``). On every heartbeat the sender also settles the
@@ -49,10 +57,12 @@ from telegram.error import TelegramError
 from telegram.ext import ExtBot
 
 from bot.config import DeliverySettings
+from bot.delivery.broadcast import paid_stopped_notice
 from bot.delivery.fleet import FleetBudget
 from bot.delivery.group_commit import ProgressCommitter
 from bot.delivery.outcome import Action, Outcome, classify
 from bot.delivery.ratelimiter import BULK
+from bot.storage.broadcasts import BROADCAST, BroadcastStore
 from bot.storage.database import Database
 from bot.storage.ledger import ChatSpacing, ClaimedDelivery, Delivery, DeliveryLedger
 from bot.storage.payloads import Button, CopyPayload, MessagePart, Payload
@@ -123,6 +133,8 @@ class Sender:
         self._progress = ProgressCommitter(self._ledger, self._retry)
         self._subs = SubscriptionStore(db)
         self._payloads: dict[str, Payload] = {}
+        self._broadcasts = BroadcastStore(db)
+        self._paid: dict[str, asyncio.Future[bool]] = {}  # broadcast ref -> sends paid
         self._wake: asyncio.Event | None = None
         self._requests: set[asyncio.Task[None]] = set()  # Bot API calls in flight
         self._abandoning = False
@@ -260,6 +272,9 @@ class Sender:
                     await asyncio.wait({*inflight, stop_wait},
                                        return_when=asyncio.FIRST_COMPLETED)
                     continue
+                # Cleared before the claim: rows committed while it runs wake the wait below
+                # (cleared after it, their notice would be lost until the next poll).
+                self._wake.clear()
                 claimed = await self._claim(free)
                 for c in claimed:
                     task = asyncio.ensure_future(self._deliver_held(c))
@@ -268,7 +283,6 @@ class Sender:
                     task.add_done_callback(self._task_ended)
                 if claimed:
                     continue
-                self._wake.clear()
                 wake_wait = asyncio.ensure_future(self._wake.wait())
                 try:
                     await asyncio.wait({wake_wait, stop_wait, *inflight},
@@ -292,7 +306,8 @@ class Sender:
         100 ms away, 25/s needs about 6 and 1,000/s about 150; more would only hold claims
         other workers could be sending."""
         limiter = self._bot.rate_limiter
-        rate = float(getattr(limiter, "rate", self._settings.rate_per_second))
+        rate = float(getattr(limiter, "sending_rate",  # with the paid budget in use
+                             getattr(limiter, "rate", self._settings.rate_per_second)))
         latency = getattr(limiter, "bulk_latency", None) or _ASSUMED_LATENCY
         wanted = math.ceil(rate * latency * 1.5) + 2
         return max(1, min(self._settings.concurrency, wanted))
@@ -325,21 +340,74 @@ class Sender:
 
     # -- one row ---------------------------------------------------------------------
 
-    async def _send_part(self, payload: Payload, index: int, dest: Destination) -> None:
+    async def _send_part(self, payload: Payload, index: int, dest: Destination, *,
+                         paid: bool = False) -> None:
+        """One part; ``paid`` sends it as a paid broadcast message, which the limiter
+        budgets on the paid rate because the request carries ``allow_paid_broadcast``."""
         thread = dest.thread_id or None
+        paid_flag = True if paid else None  # None: the parameter is left out
         if isinstance(payload, CopyPayload):
             await self._bot.copy_message(
                 chat_id=dest.chat_id, from_chat_id=payload.from_chat_id,
                 message_id=payload.message_id, message_thread_id=thread,
-                rate_limit_args=BULK,
+                allow_paid_broadcast=paid_flag, rate_limit_args=BULK,
             )
             return
         part: MessagePart = payload.parts[index]
         await self._bot.send_message(
             chat_id=dest.chat_id, text=part.html, parse_mode=ParseMode.HTML,
             message_thread_id=thread, reply_markup=keyboard_of(part.buttons),
-            rate_limit_args=BULK,
+            allow_paid_broadcast=paid_flag, rate_limit_args=BULK,
         )
+
+    async def _sends_paid(self, row: Delivery) -> bool:
+        """Whether ``row`` goes as a paid broadcast message (see the module notes). Never
+        with ``delivery.paid_broadcast`` off: turning it off stops paying at once."""
+        if row.kind != BROADCAST or not self._settings.paid_broadcast:
+            return False
+        known = self._paid.get(row.ref)
+        if known is None:
+            if len(self._paid) > _PAYLOAD_CACHE:
+                self._paid = {k: f for k, f in self._paid.items() if not f.done()}
+            broadcast_id = int(row.ref)
+            known = self._paid[row.ref] = asyncio.ensure_future(
+                self._db_call(lambda: self._broadcasts.sends_paid(broadcast_id)))
+        try:
+            return await asyncio.shield(known)
+        except Exception:
+            if self._paid.get(row.ref) is known:  # the next row asks again
+                del self._paid[row.ref]
+            raise
+
+    async def _paid_refused(self, row: Delivery, token: str, outcome: Outcome) -> None:
+        """Telegram refused paid sending: the row goes back to ``pending``, not ``failed``,
+        and its broadcast goes on at the free rate. The worker that records the stop first
+        tells the admin (one message for the broadcast, however many workers saw it)."""
+        now = self._clock()
+        free: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        free.set_result(False)
+        self._paid[row.ref] = free
+        await self._settle(row, "paid_refused", self._ledger.requeue, row.id, now, now,
+                           error=outcome.reason, token=token)
+        self.stats["paid_refused"] += 1
+        broadcast_id = int(row.ref)
+        if not await self._db_call(lambda: self._broadcasts.stop_paid(broadcast_id,
+                                                                      outcome.reason, now)):
+            return
+        _LOG.warning("broadcast %d: Telegram refused paid sending (%s); going on at the "
+                     "free rate", broadcast_id, outcome.reason)
+        broadcast = await self._db_call(lambda: self._broadcasts.get(broadcast_id))
+        if broadcast is None:
+            return
+        figures = await self._db_call(lambda: self._broadcasts.figures(broadcast_id))
+        text = paid_stopped_notice(broadcast, outcome.reason, figures.waiting,
+                                   self._settings.rate_per_second)
+        try:  # a reply-like message: the interactive lane, not behind the fan-out
+            await self._bot.send_message(broadcast.admin_chat_id, text,
+                                         parse_mode=ParseMode.HTML)
+        except TelegramError as error:  # the status message says it too
+            _LOG.warning("could not tell the admin of broadcast %d that paid sending "
+                         "stopped: %s", broadcast_id, error)
 
     def abandon_requests(self) -> int:
         """Cancel the Bot API calls in flight, and start no new ones (shutdown after the
@@ -351,10 +419,11 @@ class Sender:
             request.cancel()
         return len(self._requests)
 
-    async def _request(self, payload: Payload, index: int, dest: Destination) -> None:
+    async def _request(self, payload: Payload, index: int, dest: Destination, *,
+                       paid: bool = False) -> None:
         """One Bot API call as a task of its own, so that :meth:`abandon_requests` can
         cancel the call without cancelling the delivery around it."""
-        request = asyncio.ensure_future(self._send_part(payload, index, dest))
+        request = asyncio.ensure_future(self._send_part(payload, index, dest, paid=paid))
         self._requests.add(request)
         try:
             await request
@@ -373,6 +442,7 @@ class Sender:
         dest = row.destination
         part = row.parts_sent
         migrated = False
+        paid = await self._sends_paid(row)
         while part < payload.part_count:
             if self._abandoning:  # shutting down: this part was not sent, nor started
                 now = self._clock()
@@ -380,9 +450,12 @@ class Sender:
                                    error="worker stopped before sending", token=token)
                 return
             try:
-                await self._request(payload, part, dest)
+                await self._request(payload, part, dest, paid=paid)
             except TelegramError as exc:
                 outcome = classify(exc)
+                if outcome.action is Action.PAID_REFUSED and paid:
+                    await self._paid_refused(row, token, outcome)
+                    return
                 if outcome.action is Action.MIGRATED and not migrated and outcome.new_chat_id:
                     migrated = True
                     new_dest = await self._migrate(row, token, outcome.new_chat_id)

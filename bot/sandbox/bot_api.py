@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from bot.sandbox.faults import ApiError, FaultKind
+from bot.sandbox.flood import StarsExhausted
 from bot.sandbox.html import HtmlParseError, ParsedText, parse_html, plain_text, utf16_len
 from bot.sandbox.params import Params, UploadedFile
 from bot.sandbox.state import (
@@ -38,6 +39,9 @@ _NOT_MODIFIED = (
     "the same as a current content and reply markup of the message"
 )
 _QUERY_INVALID = "query is too old and response timeout expired or query ID is invalid"
+# The sending methods that take allow_paid_broadcast (Telegram's paid broadcasts): flood
+# control counts such a call against the paid limit and charges it Stars (bot/sandbox/flood.py).
+_PAID_METHODS = frozenset({"sendmessage", "sendphoto", "copymessage"})
 _WEBHOOK_PORTS = frozenset({443, 80, 88, 8443})
 _SECRET_TOKEN_RE = re.compile(r"[A-Za-z0-9_-]*")
 _WEBHOOK_ACTIVE = (
@@ -227,13 +231,23 @@ class BotApi:
                 error = fault.error()
                 if error is not None:
                     raise error
+        cost = 0.0
         if key in REPLY_METHODS and state.options.flood.enabled:
             chat = state.chats.get(chat_id) if chat_id is not None else None
             is_group = chat.is_group if chat is not None else (chat_id or 0) < 0
-            wait = state.flood.check(time.monotonic(), chat_id, is_group=is_group)
+            paid = key in _PAID_METHODS and params.get_bool("allow_paid_broadcast")
+            try:
+                wait, cost = state.flood.admit(time.monotonic(), chat_id, is_group=is_group,
+                                               paid=paid)
+            except StarsExhausted:
+                raise ApiError.stars_exhausted() from None
             if wait is not None:
                 raise ApiError.flood(wait)
-        return await handler(params)
+        try:
+            return await handler(params)
+        except BaseException:
+            state.flood.refund(cost)  # Telegram charges only messages delivered
+            raise
 
     # -- helpers ------------------------------------------------------------------------
     def _chat(self, params: Params, name: str = "chat_id") -> SandboxChat:

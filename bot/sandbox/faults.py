@@ -55,6 +55,15 @@ class ApiError(Exception):
         )
 
     @classmethod
+    def stars_exhausted(cls) -> ApiError:
+        """The sandbox's answer to a paid broadcast message the bot's Stars cannot pay for.
+
+        Telegram documents no wording for it; this is the name of its error for a Stars
+        balance that is too low, as the Bot API passes such names on ("Bad Request: NAME").
+        """
+        return cls.bad_request("BALANCE_TOO_LOW")
+
+    @classmethod
     def migrated(cls, new_chat_id: int) -> ApiError:
         """A 400 answer telling the bot the group became a supergroup."""
         return cls(

@@ -8,6 +8,13 @@ cancelling → cancelled``; each move is a conditional UPDATE, so two admins pre
 (or one pressing twice) start it once. A cancel stops only the rows not claimed yet: the
 ones in flight end as sent or failed, and the broadcast stays ``cancelling`` until they
 have, so its final report counts them where they ended.
+
+A paid broadcast (Telegram's paid broadcasts: up to 1,000 messages a second for Stars) is
+one whose ``audience`` JSON also holds ``"paid": true``: how it is sent is stored with who
+receives it, so no new column is needed and every worker of a fleet reads the same flag.
+If Telegram refuses paid sending midway (the Stars balance ran out), ``paid_stopped``
+records when and why, and the rest goes at the free rate. That change is made once, by a
+compare-and-set on the stored JSON text, so exactly one worker tells the admin.
 """
 
 from __future__ import annotations
@@ -16,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Text, cast, select, update
 
 from bot.storage.database import Database
 from bot.storage.ledger import DeliveryLedger
@@ -72,6 +79,23 @@ class Broadcast:
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    paid: bool = False  # asked for as a paid broadcast
+    paid_stopped: str | None = None  # why Telegram refused paid sending, if it did
+    paid_stopped_at: datetime | None = None
+
+    @property
+    def sends_paid(self) -> bool:
+        """Its messages go with ``allow_paid_broadcast`` (paid, and not refused since)."""
+        return self.paid and self.paid_stopped is None
+
+
+def _paid_fields(options: dict[str, Any]) -> dict[str, Any]:
+    stopped = options.get("paid_stopped")
+    if not isinstance(stopped, dict):
+        return {"paid": bool(options.get("paid")), "paid_stopped": None,
+                "paid_stopped_at": None}
+    return {"paid": bool(options.get("paid")), "paid_stopped": str(stopped.get("reason")),
+            "paid_stopped_at": datetime.fromisoformat(str(stopped.get("at")))}
 
 
 def _broadcast(row: Any) -> Broadcast:
@@ -82,6 +106,7 @@ def _broadcast(row: Any) -> Broadcast:
         state=m["state"], status_chat_id=m["status_chat_id"],
         status_message_id=m["status_message_id"], total=int(m["total"]),
         created_at=m["created_at"], started_at=m["started_at"], finished_at=m["finished_at"],
+        **_paid_fields(m["audience"]),
     )
 
 
@@ -92,13 +117,16 @@ class BroadcastStore:
         self._d = db.tables.deliveries
 
     async def create(self, admin_id: int, admin_chat_id: int, payload: Payload,
-                     audience: Audience, now: datetime) -> Broadcast:
+                     audience: Audience, now: datetime, *, paid: bool = False) -> Broadcast:
+        options = audience.to_json()
+        if paid:
+            options["paid"] = True
         async with self._db.engine.begin() as conn:
             payload_id = await DeliveryLedger(self._db).store_payload(conn, payload, now)
             result = await conn.execute(
                 self._b.insert().values(
                     admin_id=admin_id, admin_chat_id=admin_chat_id, payload_id=payload_id,
-                    audience=audience.to_json(), state="draft", total=0, created_at=now,
+                    audience=options, state="draft", total=0, created_at=now,
                 ).returning(self._b.c.id))
             broadcast_id = int(result.scalar_one())
         found = await self.get(broadcast_id)
@@ -166,6 +194,35 @@ class BroadcastStore:
 
     async def finish(self, broadcast_id: int, now: datetime) -> bool:
         return await self._move(broadcast_id, ("sending",), state="done", finished_at=now)
+
+    async def sends_paid(self, broadcast_id: int) -> bool:
+        """Whether the broadcast's messages go as paid ones now (see the module notes)."""
+        found = await self.get(broadcast_id)
+        return found is not None and found.sends_paid
+
+    async def stop_paid(self, broadcast_id: int, reason: str, now: datetime) -> bool:
+        """Record that Telegram refused paid sending; True for the one caller that made
+        the change (and so tells the admin), False if it was already made or the broadcast
+        is not paid.
+
+        A compare-and-set on the JSON's text, which both SQLite and PostgreSQL keep as
+        written: the UPDATE only applies if nobody changed the options since they were read.
+        """
+        b = self._b
+        text = cast(b.c.audience, Text)
+        async with self._db.engine.begin() as conn:
+            row = (await conn.execute(select(b.c.audience, text.label("raw"))
+                                      .where(b.c.id == broadcast_id))).first()
+            if row is None:
+                return False
+            options = dict(row.audience)
+            if not options.get("paid") or isinstance(options.get("paid_stopped"), dict):
+                return False
+            options["paid_stopped"] = {"at": now.isoformat(), "reason": reason[:500]}
+            result = await conn.execute(update(b).where(b.c.id == broadcast_id,
+                                                        text == row.raw)
+                                        .values(audience=options))
+        return bool(result.rowcount)
 
     async def is_sending(self, broadcast_id: int) -> bool:
         async with self._db.read() as conn:

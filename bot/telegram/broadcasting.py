@@ -9,6 +9,11 @@ final report; after a restart it simply continues with the broadcasts still in s
 "sending" or "cancelling". The report counts each destination once, by where its message
 ended (see :mod:`bot.storage.stats`), so the figures add up to the audience; a cancel
 waits for the messages in flight and counts them as what they became.
+
+``/broadcast paid …`` (with ``delivery.paid_broadcast`` on) asks for one of Telegram's
+paid broadcasts: its preview gives the expected duration at ``paid_rate_per_second`` and
+the most it can cost in Stars; the sender then sends it with ``allow_paid_broadcast``. If
+Telegram refuses paid sending midway, it goes on at the free rate (see the sender).
 """
 
 from __future__ import annotations
@@ -22,7 +27,13 @@ from html import escape
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest
 
-from bot.delivery.broadcast import audience_size, fan_out
+from bot.delivery.broadcast import (
+    FREE_PER_SECOND,
+    audience_size,
+    duration_text,
+    fan_out,
+    paid_estimate,
+)
 from bot.delivery.sender import keyboard_of
 from bot.operations import format_tally, plural
 from bot.render.html import utf16_len
@@ -39,12 +50,16 @@ log = logging.getLogger(__name__)
 
 USAGE = ("Usage: reply /broadcast to the message to send (text, photo with caption, …), "
          "or write it after the command.\nTargets (optional, first): private, groups, "
-         "channels (never included otherwise), follow:WORD.\nFor example: "
+         "channels (never included otherwise), follow:WORD; and paid for a paid broadcast "
+         "(if enabled).\nFor example: "
          "<code>/broadcast groups The briefing moves to 7:00 tomorrow.</code>")
 TEXT_LIMIT = 4096
 _PREFIX = re.compile(r"^/broadcast(?:@\w+)?"
-                     r"((?:\s+(?:private|groups|channels|follow:[\w'-]{1,64}))*)\s*",
+                     r"((?:\s+(?:private|groups|channels|paid|follow:[\w'-]{1,64}))*)\s*",
                      re.IGNORECASE)
+PAID_OFF = ("Paid broadcasts are not enabled, so nothing was sent: enable them for the bot "
+            "in @BotFather, then set delivery.paid_broadcast: true (or leave out “paid”).")
+_MIN_STARS = "10,000"  # the balance Telegram requires for paid broadcasts
 _BUTTON = re.compile(r"^bc:([stc]):([0-9]{1,12})$")
 # What copyMessage refuses (service, paid, invoice and giveaway messages).
 _NOT_COPYABLE = ("new_chat_members", "left_chat_member", "new_chat_title", "new_chat_photo",
@@ -91,6 +106,10 @@ def _audience(targets: str) -> Audience:
     return Audience(chat_types, follow)
 
 
+def _is_paid(targets: str) -> bool:
+    return "paid" in targets.lower().split()
+
+
 def _copy_refusal(message: Message) -> str | None:
     for attribute in _NOT_COPYABLE:
         if getattr(message, attribute, None):
@@ -100,11 +119,13 @@ def _copy_refusal(message: Message) -> str | None:
 
 
 def _duration(seconds: float) -> str:
-    if seconds < 90:
-        return f"{max(1, round(seconds))} s"
-    if seconds < 5400:
-        return f"{round(seconds / 60)} min"
-    return f"{seconds / 3600:.1f} h"
+    return duration_text(seconds)
+
+
+def _describe(broadcast: Broadcast) -> str:
+    """Who receives it, and whether it is a paid broadcast."""
+    audience = broadcast.audience.describe()
+    return f"{audience}, paid" if broadcast.paid else audience
 
 
 def _bar(done: int, total: int) -> str:
@@ -127,9 +148,11 @@ async def _send_payload(context: BotContext, chat_id: int, payload: Payload) -> 
         await context.bot.send_message(chat_id, part.html, reply_markup=keyboard_of(part.buttons))
 
 
-def _preview_keyboard(broadcast_id: int, audience: int) -> InlineKeyboardMarkup:
+def _preview_keyboard(broadcast_id: int, audience: int, *,
+                      paid: bool = False) -> InlineKeyboardMarkup:
+    send = f"📣 Send to {audience} (paid)" if paid else f"📣 Send to {audience}"
     return InlineKeyboardMarkup([
-        [InlineKeyboardButton(f"📣 Send to {audience}", callback_data=f"bc:s:{broadcast_id}")],
+        [InlineKeyboardButton(send, callback_data=f"bc:s:{broadcast_id}")],
         [InlineKeyboardButton("Send a test to me", callback_data=f"bc:t:{broadcast_id}"),
          InlineKeyboardButton("Cancel", callback_data=f"bc:c:{broadcast_id}")],
     ])
@@ -151,6 +174,10 @@ async def on_broadcast(update: Update, context: BotContext) -> None:
         await message.reply_text(USAGE)
         return
     audience = _audience(prefix.group(1))
+    paid = _is_paid(prefix.group(1))
+    if paid and not services.settings.delivery.paid_broadcast:
+        await message.reply_text(PAID_OFF)
+        return
     body = text[prefix.end():]
     payload: Payload
     if message.reply_to_message is not None:
@@ -175,27 +202,42 @@ async def on_broadcast(update: Update, context: BotContext) -> None:
             return
         html = _PREFIX.sub("", message.text_html, count=1).strip()
         payload = MessagesPayload((MessagePart(html),))
-    await _preview(message, context, services, payload, audience)
+    await _preview(message, context, services, payload, audience, paid=paid)
+
+
+def _cost_lines(services: BotServices, messages: int) -> str:
+    """How long a paid broadcast takes and the most it costs (see paid_estimate)."""
+    delivery = services.settings.delivery
+    estimate = paid_estimate(messages, delivery)
+    return (f"Paid broadcast: expected duration about {_duration(estimate.seconds)} at up to "
+            f"{delivery.paid_rate_per_second:g} messages/s.\n"
+            f"Cost: at most {estimate.stars:,g} Stars — {delivery.paid_star_price:g} for "
+            f"each message above Telegram's free {FREE_PER_SECOND}/s "
+            f"({estimate.charged} of {messages}); only messages delivered are charged. "
+            f"Telegram requires a balance of at least {_MIN_STARS} Stars.\n")
 
 
 async def _preview(message: Message, context: BotContext, services: BotServices,
-                   payload: Payload, audience: Audience) -> None:
+                   payload: Payload, audience: Audience, *, paid: bool = False) -> None:
     db = services.require_database()
     user_id = message.from_user.id if message.from_user else 0
     broadcast = await BroadcastStore(db).create(user_id, message.chat_id, payload, audience,
-                                                services.clock())
+                                                services.clock(), paid=paid)
     size = await audience_size(db, audience)
     rate = services.settings.delivery.rate_per_second
+    if paid:
+        timing = _cost_lines(services, size * payload.part_count)
+    else:
+        timing = f"Expected duration: about {_duration(size / rate)} at {rate:g} messages/s.\n"
     await _send_payload(context, message.chat_id, payload)
     status = await message.reply_text(
         f"📣 <b>Broadcast #{broadcast.id}</b> — preview above, exactly as subscribers will "
         f"see it.\nAudience: {escape(audience.describe())} ({size} destinations).\n"
-        f"Expected duration: about {_duration(size / rate)} at {rate:g} messages/s.\n"
-        "Nothing is sent before you press “Send”.",
-        reply_markup=_preview_keyboard(broadcast.id, size), do_quote=False)
+        f"{timing}Nothing is sent before you press “Send”.",
+        reply_markup=_preview_keyboard(broadcast.id, size, paid=paid), do_quote=False)
     await BroadcastStore(db).set_status_message(broadcast.id, status.chat_id, status.message_id)
-    log.info("broadcast drafted id=%d admin=%s audience=%s size=%d", broadcast.id, user_id,
-             audience.describe(), size)
+    log.info("broadcast drafted id=%d admin=%s audience=%s size=%d paid=%s", broadcast.id,
+             user_id, audience.describe(), size, paid)
 
 
 async def on_broadcast_button(update: Update, context: BotContext) -> None:
@@ -245,7 +287,7 @@ async def _start(context: BotContext, broadcast: Broadcast, admin_id: int) -> No
         # Not the progress text: the job's first progress edit then always changes it.
         await _edit(broadcast.status_chat_id, broadcast.status_message_id, context,
                     f"📣 <b>Broadcast #{broadcast.id}</b> — sending to "
-                    f"{escape(broadcast.audience.describe())}: "
+                    f"{escape(_describe(broadcast))}: "
                     f"{plural(total, 'destination')}. Progress follows here.",
                     _cancel_keyboard(broadcast.id))
         _edited(services, broadcast.id)
@@ -312,7 +354,7 @@ async def on_broadcasts(update: Update, context: BotContext) -> None:
         figures = await store.figures(broadcast.id)
         line = (f"#{broadcast.id} {broadcast.state}, "
                 f"{broadcast.created_at:%Y-%m-%d %H:%M} UTC, "
-                f"{escape(broadcast.audience.describe())}: ")
+                f"{escape(_describe(broadcast))}: ")
         waiting = "in flight" if broadcast.state == "cancelling" else "still to send"
         line += _figures_line(figures, waiting=waiting) if figures.total else "nothing sent"
         if figures.twice:
@@ -342,8 +384,16 @@ def _progress_text(broadcast: Broadcast, figures: DeliveryTally, now: datetime) 
     rate = figures.settled / elapsed if elapsed > 0 else 0.0
     eta = f"about {_duration(figures.waiting / rate)}" if rate > 0 else "estimating…"
     return (f"📣 <b>Broadcast #{broadcast.id}</b> — sending to "
-            f"{escape(broadcast.audience.describe())}\n"
-            f"{_bar(figures.settled, figures.total)}\n{_figures_line(figures)}\nETA {eta}")
+            f"{escape(_describe(broadcast))}\n"
+            f"{_bar(figures.settled, figures.total)}\n{_figures_line(figures)}\nETA {eta}"
+            f"{_paid_stopped_line(broadcast)}")
+
+
+def _paid_stopped_line(broadcast: Broadcast) -> str:
+    if broadcast.paid_stopped is None:
+        return ""
+    return (f"\nPaid sending stopped: Telegram refused it ({escape(broadcast.paid_stopped)});"
+            " the rest went on at the free rate.")
 
 
 def _report_text(broadcast: Broadcast, figures: DeliveryTally, now: datetime, *,
@@ -360,7 +410,7 @@ def _report_text(broadcast: Broadcast, figures: DeliveryTally, now: datetime, *,
     if figures.blocked:
         text += "\nBlocked: the bot was blocked or removed, or the chat is gone; " \
                 "those subscriptions were ended."
-    return text
+    return text + _paid_stopped_line(broadcast)
 
 
 def _edited(services: BotServices, broadcast_id: int) -> None:
