@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from bot.config import BriefingSettings
 from bot.render import StoryLinks, deep_link, key_reference, render_digest
+from bot.render.references import settings_link
 from bot.storage.follows import words_of
 from bot.storage.payloads import Button, MessagePart, MessagesPayload, Payload
 from bot.storage.subscriptions import Subscription
@@ -31,9 +32,13 @@ __all__ = [
     "matches_follows",
     "open_button",
     "references_of",
+    "settings_button",
 ]
 
 _BUTTON_TEXT = 40
+UNSUBSCRIBE_DATA = "st:u"
+"""The /settings keyboard's own Unsubscribe (``bot.telegram.subscribers``), so one handler
+answers it wherever it is pressed."""
 _MemoKey = tuple[tuple[str, ...], int, str, date, str]
 # Chats where an "open" button must not be a callback: in a channel the answer would be
 # posted for every reader, so the button opens the story in a private chat with the bot.
@@ -95,6 +100,15 @@ def open_button(story: Story, label: str | None = None, *,
     return Button(text, callback_data=data)
 
 
+def settings_button(links: StoryLinks) -> Button:
+    """The small button under a briefing or an alert: "Unsubscribe" (a callback, which
+    only a group's administrators may use), or in a channel, whose readers are not its
+    subscribers, a deep link to the reader's own briefing settings in a private chat."""
+    if links.style == "link":
+        return Button("⚙️ Settings", url=settings_link(links.bot_username))
+    return Button("🔕 Unsubscribe", callback_data=UNSUBSCRIBE_DATA)
+
+
 class LibraryDigestBuilder:
     """Briefings from an in-memory story library, filtered by each subscriber's follows."""
 
@@ -141,13 +155,14 @@ class LibraryDigestBuilder:
     def _render(self, shown: Sequence[Story], total: int, zone: ZoneInfo,
                 local_date: date, links: StoryLinks) -> Payload:
         """Cards without numbers (a number means a place in /latest), each with its
-        reference and a button titled like the story."""
+        reference and a button titled like the story; the settings button last."""
         self.renders += 1
         texts = render_digest(shown, zone, local_date=local_date,
                               top_n=self._settings.top_n, total=total, links=links)
         link_via = links.bot_username if links.style == "link" else None
-        rows = tuple((button,) for story in shown
-                     if (button := open_button(story, link_via=link_via)) is not None)
+        rows = (*((button,) for story in shown
+                  if (button := open_button(story, link_via=link_via)) is not None),
+                (settings_button(links),))
         parts = [MessagePart(text) for text in texts]
         parts[-1] = MessagePart(parts[-1].html, rows)
         return MessagesPayload(tuple(parts))

@@ -1,4 +1,4 @@
-"""Highlight cards: one story's title, update time, highlights and how to open it.
+"""Highlight cards: one story's title, time, highlights and how to open it.
 
 A card is a summary, so it is never spread over two messages: when a story's title or
 highlights are too long for the budget they are shortened with "…" at a word boundary,
@@ -24,6 +24,7 @@ __all__ = [
     "COMMANDS",
     "LATEST_HEADER",
     "card_block",
+    "card_moment",
     "render_card",
     "render_latest",
     "story_command",
@@ -44,6 +45,14 @@ def story_command(story: Story, links: StoryLinks = COMMANDS) -> str:
 
 
 _FULL_STORY = "Full story: "
+
+
+def card_moment(story: Story, tz: tzinfo) -> str:
+    """"Updated <time>" for a story updated after it was published, else "Published
+    <time>": a card never claims an update that did not happen."""
+    if story.updated != story.published:
+        return f"Updated {format_moment(story.updated, tz)}"
+    return f"Published {format_moment(story.published, tz)}"
 
 
 def _card(title: str, updated: str, highlights: Sequence[str], link: Span) -> Block:
@@ -67,7 +76,7 @@ def card_block(
     refers to the full story.
     """
     title = story.title.strip() if number is None else f"{number}. {story.title.strip()}"
-    updated = f"Updated {format_moment(story.updated, tz)}"
+    updated = card_moment(story, tz)
     link = links.span(story)
     highlights = [h.strip() for h in story.highlights if h.strip()]
     block = _card(title, updated, highlights, link)

@@ -21,17 +21,21 @@ from bot.stories.model import Story
 
 __all__ = [
     "DEEP_LINK_PREFIX",
+    "SETTINGS_PAYLOAD",
     "STORY_COMMAND_PREFIX",
     "LinkStyle",
     "StoryLinks",
     "deep_link",
     "key_reference",
+    "settings_link",
 ]
 
 STORY_COMMAND_PREFIX = "story_"
 """A story's command is ``/story_<ref>``."""
 DEEP_LINK_PREFIX = "story_"
 """A deep link's ``/start`` payload is ``story_<key>``."""
+SETTINGS_PAYLOAD = "settings"
+"""The ``/start`` payload of a link to the reader's own briefing settings."""
 
 LinkStyle = Literal["command", "addressed", "link"]
 # Chats where a reference must be a deep link: commands posted there reach no bot.
@@ -49,6 +53,12 @@ def deep_link(bot_username: str, story: Story) -> str:
     ``[a-z0-9_-]``) opens the story. It carries the whole key, so it never goes stale when
     a new story makes a short reference ambiguous."""
     return f"https://t.me/{bot_username}?start={DEEP_LINK_PREFIX}{story.key}"
+
+
+def settings_link(bot_username: str) -> str:
+    """``t.me`` link opening the reader's own briefing settings in a private chat: what a
+    settings button is in a channel, where a button's answer would reach every reader."""
+    return f"https://t.me/{bot_username}?start={SETTINGS_PAYLOAD}"
 
 
 @dataclass(frozen=True, slots=True)

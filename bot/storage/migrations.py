@@ -19,11 +19,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, MetaData, inspect, select, text
+from sqlalchemy import Column, Connection, MetaData, String, Table, inspect, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.errors import StorageError
-from bot.storage.schema import SCHEMA_VERSION, build_metadata
+from bot.storage.columns import UtcDateTime
+from bot.storage.schema import NAMING, SCHEMA_VERSION, build_metadata
 
 __all__ = ["MIGRATIONS", "Migration", "current_version", "upgrade"]
 
@@ -43,8 +44,15 @@ class Migration:
 
 def _v1(conn: Connection) -> None:
     md = build_metadata()
-    names = ["subscriptions", "payloads", "deliveries", "known_stories"]
+    names = ["subscriptions", "payloads", "deliveries"]
     md.create_all(conn, tables=[md.tables[n] for n in names], checkfirst=True)
+    # Frozen as version 1 made it: version 6 adds its digest columns.
+    frozen = MetaData(naming_convention=NAMING)
+    Table("known_stories", frozen,
+          Column("key", String(64), primary_key=True),
+          Column("updated", UtcDateTime, nullable=False),
+          Column("seen_at", UtcDateTime, nullable=False))
+    frozen.create_all(conn, checkfirst=True)
 
 
 def _v2(conn: Connection) -> None:
@@ -71,12 +79,18 @@ def _v5(conn: Connection) -> None:
     build_metadata().tables["fleet_state"].create(conn, checkfirst=True)
 
 
+def _v6(conn: Connection) -> None:
+    for column in ("title_digest", "highlights_digest", "body_digest"):
+        conn.execute(text(f"ALTER TABLE known_stories ADD COLUMN {column} VARCHAR(32)"))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "subscriptions, ledger, payloads", _v1),
     Migration(2, "broadcasts", _v2),
     Migration(3, "workers and claim tokens", _v3),
     Migration(4, "chat preferences (a reader's time zone without a subscription)", _v4),
     Migration(5, "the fleet's shared flood state", _v5),
+    Migration(6, "digests of each alerted story's title, highlights and text", _v6),
 )
 
 

@@ -40,7 +40,7 @@ __all__ = [
     "build_metadata",
 ]
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -189,5 +189,10 @@ def build_metadata() -> MetaData:
         Column("key", String(64), primary_key=True),
         Column("updated", UtcDateTime, nullable=False),
         Column("seen_at", UtcDateTime, nullable=False),
+        # version 6: digests of the version's title, highlights and text, so the alert for
+        # the next version says which of them changed (NULL: recorded before version 6)
+        Column("title_digest", String(32)),
+        Column("highlights_digest", String(32)),
+        Column("body_digest", String(32)),
     )
     return md

@@ -28,6 +28,7 @@ from bot.errors import BotError, StoryError
 from bot.stories.model import Story, latest_order_key, sorted_latest
 from bot.stories.naming import is_story_file_name
 from bot.stories.parser import MAX_STORY_BYTES, parse_story
+from bot.stories.search import query_words, words_of
 
 __all__ = [
     "MIN_REFERENCE",
@@ -45,8 +46,6 @@ MIN_REFERENCE = 8
 """Characters of a key a printed reference shows at least (all of a shorter key)."""
 MIN_TYPED_PREFIX = 6
 """Shortest key prefix a reader may type (STORY_FORMAT.md: "at least 6 characters")."""
-_WORD = re.compile(r"\w+")
-MAX_QUERY_WORDS = 20
 _Signature = tuple[int, int, int]  # (size, mtime in ns, mode) from one stat
 # Never follow a link when opening (the listing decided what a link may reach), and never
 # wait on a FIFO swapped in after the listing.
@@ -238,13 +237,9 @@ def _resolve_link(path: str, inside: str) -> tuple[str, os.stat_result]:
     return target, info
 
 
-def _words(text: str) -> list[str]:
-    return _WORD.findall(text.casefold())
-
-
 def _search_text(parts: Iterable[str]) -> str:
     """Casefolded words with a leading space each, so `" word" in text` is a prefix match."""
-    return "".join(f" {word}" for part in parts for word in _words(part))
+    return "".join(f" {word}" for part in parts for word in words_of(part))
 
 
 class StoryLibrary:
@@ -601,12 +596,13 @@ class StoryLibrary:
         return Lookup("prefix", tuple(sorted_latest(index.by_key[k] for k in keys)))
 
     def search(self, text: str) -> tuple[Story, ...]:
-        """Stories containing every word (as a word prefix, any case).
+        """Stories containing every searched word (as a word prefix, any case; see
+        :func:`bot.stories.search.query_words`: single characters are not searched).
 
         Stories whose title holds every word come first, then the others; each group in
-        latest order.
+        latest order. Nothing when no word is left to search for.
         """
-        words = _words(text)[:MAX_QUERY_WORDS]
+        words = query_words(text)
         if not words:
             return ()
         needles = [f" {word}" for word in words]

@@ -22,8 +22,10 @@ from telegram.error import BadRequest
 
 from bot.render import STORY_COMMAND_PREFIX, StoryLinks, render_story
 from bot.render.headlines import render_headlines, render_latest_page
-from bot.render.references import DEEP_LINK_PREFIX
+from bot.render.references import DEEP_LINK_PREFIX, SETTINGS_PAYLOAD
+from bot.render.split import clip_text
 from bot.stories.model import Story
+from bot.stories.search import ignored_words, query_words
 from bot.telegram.callbacks import (
     LatestPage,
     MoreParts,
@@ -42,6 +44,7 @@ from bot.telegram.keyboards import (
     open_keyboard,
     search_keyboard,
 )
+from bot.telegram.subscribers import on_settings
 
 __all__ = [
     "STORY_COMMAND_PATTERN",
@@ -78,9 +81,24 @@ GONE = ("That story is no longer available: it may have been taken down. "
         "/latest shows the newest stories.")
 
 
+def _echo(text: str) -> str:
+    """A reader's input quoted back, as plain text: one line, clipped at a word."""
+    return clip_text(" ".join(text.split()), _ECHO) if text.strip() else ""
+
+
 def _quoted(text: str) -> str:
-    text = " ".join(text.split())
-    return escape(text if len(text) <= _ECHO else text[: _ECHO - 1] + "…")
+    """:func:`_echo` escaped, for a reply written as HTML here (a renderer escapes its own
+    text: quoting there takes :func:`_echo`, or "&" would show as "&amp;")."""
+    return escape(_echo(text))
+
+
+def _nothing_to_search(text: str) -> str:
+    """Why a query found nothing without being searched: no word long enough."""
+    if ignored_words(text):
+        return (f"Single letters and digits are not searched, so “{_quoted(text)}” leaves "
+                "nothing to look for. Try longer words, or /latest for the newest stories.")
+    return (f"“{_quoted(text)}” has no words to look for. Try a word from a title, or "
+            "/latest for the newest stories.")
 
 
 def _links(context: BotContext, message: Message) -> StoryLinks:
@@ -171,9 +189,9 @@ async def _search_page(context: BotContext, message: Message, query: str, sessio
     page = results[start:start + SEARCH_PAGE]
     footer = f"Page {page_number + 1} of {pages}" if pages > 1 else ""
     zone = await context.services.reader_zone(destination_of(message))
-    text = render_headlines(page, zone,
-                            header=f"🔎 {len(results)} found for “{' '.join(query.split())}”"[:200],
-                            footer=footer, links=_links(context, message))
+    text = render_headlines(page, zone, header=f"🔎 {len(results)} found for “{_echo(query)}”",
+                            footer=footer, links=_links(context, message),
+                            marks=query_words(query))
     keyboard = search_keyboard(page, session, page_number, has_more=page_number + 1 < pages)
     return text, keyboard
 
@@ -183,6 +201,9 @@ async def on_start(update: Update, context: BotContext) -> None:
     if message is None:
         return
     payload = context.args[0] if context.args else ""
+    if payload == SETTINGS_PAYLOAD:  # the settings button under a channel's briefing
+        await on_settings(update, context)
+        return
     if payload.startswith(DEEP_LINK_PREFIX):
         library = context.services.library
         key = payload.removeprefix(DEEP_LINK_PREFIX)
@@ -222,12 +243,15 @@ async def on_latest(update: Update, context: BotContext) -> None:
 
 
 async def _reply_choices(message: Message, context: BotContext, matches: Sequence[Story],
-                         header: str) -> None:
+                         header: str, marks: Sequence[str] = ()) -> None:
+    """A list to pick from (plain text ``header``); ``marks``: the searched words, when the
+    matches are search results."""
     shown = matches[:MAX_CHOICES]
     more = len(matches) - len(shown)
     zone = await context.services.reader_zone(destination_of(message))
     text = render_headlines(shown, zone, header=header, links=_links(context, message),
-                            footer=f"and {more} more — try more words" if more else "")
+                            footer=f"and {more} more — try more words" if more else "",
+                            marks=marks)
     await message.reply_text(text, reply_markup=open_keyboard(shown))
 
 
@@ -244,12 +268,15 @@ async def on_story(update: Update, context: BotContext) -> None:
         await _send_story(message, lookup.story, context)
     elif lookup.matches:
         await _reply_choices(message, context, lookup.matches,
-                             f"{len(lookup.matches)} stories match “{_quoted(reference)}” — "
-                             "pick one:")
+                             f"{len(lookup.matches)} stories match “{_echo(reference)}” — "
+                             "pick one:",
+                             query_words(reference) if lookup.kind == "search" else ())
     elif lookup.kind == "position":
         await message.reply_text(
             f"There is no story number {escape(reference.strip())}; there are "
             f"{len(context.services.library.stories)}. /latest shows the newest ones.")
+    elif lookup.kind == "search" and not query_words(reference):
+        await message.reply_text(_nothing_to_search(reference))
     else:
         await message.reply_text(f"No story matches “{_quoted(reference)}”. "
                                  "/latest shows the newest stories.")
@@ -279,6 +306,9 @@ async def on_story_command(update: Update, context: BotContext) -> None:
 
 
 async def _search(message: Message, context: BotContext, query: str) -> None:
+    if not query_words(query):
+        await message.reply_text(_nothing_to_search(query))
+        return
     session = context.services.searches.remember(query)
     page = await _search_page(context, message, query, session, 0)
     if page is None:

@@ -1,7 +1,9 @@
-"""Instant alerts: matching follows, new vs updated, no re-alerts after a restart."""
+"""Instant alerts: matching follows, new vs updated (and what an update changed), no
+re-alerts after a restart, and the buttons under each."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -9,7 +11,16 @@ from zoneinfo import ZoneInfo
 from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter, TimedOut
 
 from bot.delivery import Action, AlertPlanner, classify
-from bot.storage import Database, DeliveryLedger, Destination, MessagesPayload, SubscriptionStore
+from bot.render import visible_text
+from bot.storage import (
+    Database,
+    DeliveryLedger,
+    Destination,
+    KnownStoryStore,
+    MessagesPayload,
+    SubscriptionStore,
+)
+from bot.stories.model import Story, StoryBody
 from tests.delivery.helpers import make_story
 
 Clock = Any
@@ -79,3 +90,93 @@ def test_outcome_classification() -> None:
     assert classify(TimedOut()).action is Action.UNCERTAIN
     assert classify(TimedOut("Pool timeout: all connections busy")).action is Action.TRANSIENT
     assert classify(NetworkError("Bad Gateway (502)")).action is Action.TRANSIENT
+
+
+async def alert_headers(db: Database, chat: int) -> list[str]:
+    """The first line of each alert ``chat`` got, in the order they were planned."""
+    ledger = DeliveryLedger(db)
+    headers = []
+    for row in sorted(await ledger.rows(kind="alert"), key=lambda r: r.id):
+        if row.destination.chat_id != chat:
+            continue
+        payload = await ledger.payload(row.payload_id)
+        assert isinstance(payload, MessagesPayload)
+        headers.append(visible_text(payload.parts[0].html).split("\n")[0])
+    return headers
+
+
+def version(title: str, updated: datetime, highlights: tuple[str, ...] = ("Boats run.",),
+            body: tuple[str, ...] = ("Body.",)) -> Story:
+    return Story(id="k1", key="k1", seq=None, title=title, published=T0, updated=updated,
+                 body=StoryBody(highlights, body), source="k1.txt")
+
+
+T0 = datetime(2025, 3, 10, 5, 0, tzinfo=UTC)
+
+
+async def test_an_update_says_what_changed_even_after_a_restart(
+        db: Database, clock: Clock) -> None:
+    await instant(db, clock, 1, [])
+    hour = timedelta(hours=1)
+    await AlertPlanner(db).plan([version("Ferry resumes", T0)], [], clock())
+    # each planner is a restart: what the last version was is read from the database
+    await AlertPlanner(db).plan([], [version("Ferry resumes", T0 + hour, (
+        "Boats run.", "More often."))], clock())
+    await AlertPlanner(db).plan([], [version("Ferry  resumes\n", T0 + 2 * hour, (
+        "Boats run.", "More often."), ("New body.",))], clock())  # re-wrapped title: same
+    await AlertPlanner(db).plan([], [version("Ferry resumes at last", T0 + 3 * hour, (
+        "Boats run daily.",), ("Newer body.",))], clock())
+    await AlertPlanner(db).plan([], [version("Ferry resumes at last", T0 + 4 * hour, (
+        "Boats run daily.",), ("Newer body.",))], clock())
+    # and while the bot was down: found by the start-up catch-up
+    assert await AlertPlanner(db).catch_up([version("Ferry resumes at last", T0 + 5 * hour, (
+        "Boats run daily.",), ("Other body.",))], clock()) == 1
+    assert await alert_headers(db, 1) == [
+        "🆕 New story",
+        "🔄 Updated story — highlights changed",
+        "🔄 Updated story — story text changed",
+        "🔄 Updated story — title, highlights and story text changed",
+        "🔄 Updated story — new time, same text",
+        "🔄 Updated story — story text changed",
+    ]
+
+
+async def test_a_version_seen_before_digests_were_kept(db: Database, clock: Clock) -> None:
+    await instant(db, clock, 1, [])
+    await KnownStoryStore(db).remember([("k1", T0)], clock())  # as schema version 5 left it
+    hour = timedelta(hours=1)
+    await AlertPlanner(db).plan([], [version("Ferry", T0 + hour)], clock())
+    assert await alert_headers(db, 1) == ["🔄 Updated story"]  # no claim it cannot back
+    # a start-up fills in the digests of the version it finds unchanged…
+    await KnownStoryStore(db).remember([("k2", T0)], clock())
+    two = Story(id="k2", key="k2", seq=None, title="Other", published=T0, updated=T0,
+                body=StoryBody(("H.",), ("B.",)), source="k2.txt")
+    assert await AlertPlanner(db).catch_up([two, version("Ferry", T0 + hour)], clock()) == 0
+    assert (await KnownStoryStore(db).versions(["k2"]))["k2"].has_digests
+    # …so the next update of it says what changed
+    changed = replace(two, updated=T0 + hour, title="Other title")
+    await AlertPlanner(db).plan([], [changed], clock())
+    assert (await alert_headers(db, 1))[-1] == "🔄 Updated story — title changed"
+
+
+async def test_an_alert_is_one_unnumbered_card_with_read_and_settings_buttons(
+        db: Database, clock: Clock) -> None:
+    await instant(db, clock, 1, [])
+    await SubscriptionStore(db).subscribe(Destination(-100), "channel", time(8), UTCZ, clock())
+    await SubscriptionStore(db).set_mode(Destination(-100), "instant", clock())
+    planner = AlertPlanner(db, bot_username="story_bot")
+    assert await planner.plan([version("1984 is back in print", T0)], [], clock()) == 2
+    ledger = DeliveryLedger(db)
+    sent = {}
+    for row in await ledger.rows(kind="alert"):
+        payload = await ledger.payload(row.payload_id)
+        assert isinstance(payload, MessagesPayload) and len(payload.parts) == 1
+        sent[row.destination.chat_id] = payload.parts[0]
+    private, channel = sent[1], sent[-100]
+    assert [line for line in visible_text(private.html).split("\n") if line][:3] == [
+        "🆕 New story", "1984 is back in print", "Published 10 Mar 2025, 05:00 UTC"]
+    assert [(b.text, b.callback_data) for row in private.buttons for b in row] == [
+        ("📖 Read the story", "open:k1"), ("🔕 Unsubscribe", "st:u")]
+    assert [(b.text, b.url) for row in channel.buttons for b in row] == [
+        ("📖 Read the story", "https://t.me/story_bot?start=story_k1"),
+        ("⚙️ Settings", "https://t.me/story_bot?start=settings")]

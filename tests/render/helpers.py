@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import unicodedata
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 from typing import Any
@@ -127,10 +128,13 @@ def strip_footer(text: str, index: int, count: int) -> str:
     return text[: -len(footer)]
 
 
-def assert_covers(parts: list[str], reference: str) -> None:
+def assert_covers(parts: list[str], reference: str, starts: Iterable[int] = ()) -> None:
     """The parts' visible texts, in order, are ``reference`` cut at grapheme boundaries,
-    with only white space dropped at the cuts: nothing lost, nothing duplicated."""
-    boundaries = grapheme_starts(reference)
+    with only white space dropped at the cuts: nothing lost, nothing duplicated.
+
+    ``starts`` are offsets where a separately rendered block begins: a boundary even when
+    the block opens with a character that would join the separator before it."""
+    boundaries = grapheme_starts(reference) | set(starts)
     pos = 0
     for index, part in enumerate(parts, start=1):
         # Telegram trims a message's outer white space, so it may differ at the cuts

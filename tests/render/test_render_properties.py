@@ -3,6 +3,7 @@ cut only at grapheme boundaries, and together shows all the content exactly once
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
@@ -88,8 +89,9 @@ def test_story_parts_are_valid_and_complete(
     assert parts
     for part in parts:
         assert_valid_part(part, limit=limit, max_entities=max_entities)
-    blocks = story_blocks(story, tz)
-    assert_covers(parts, "\n\n".join(b.text for b in blocks if not b.is_empty()))
+    texts = [b.text for b in story_blocks(story, tz) if not b.is_empty()]
+    starts = list(itertools.accumulate((len(t) + 2 for t in texts[:-1]), initial=0))
+    assert_covers(parts, "\n\n".join(texts), starts)
     shown = _squeeze(
         "".join(strip_footer(visible_text(p), i, len(parts)) for i, p in enumerate(parts, 1))
     )
@@ -137,7 +139,8 @@ def test_lists_are_valid_and_keep_cards_whole(
         for part in parts:
             assert_valid_part(part, limit=limit, max_entities=max_entities)
             # a card is never split: each card's time (its one italic) comes with its link
-            assert part.count("Full story: /story_") == part.count("<i>Updated ")
+            assert part.count("Full story: /story_") == (
+                part.count("<i>Updated ") + part.count("<i>Published "))
         assert sum(part.count("\nFull story: /story_") for part in parts) == cards
     # only /latest numbers its cards: a number is a place in it
     assert ("<b>1." in "".join(latest)) == bool(items)  # "1.…" when the title is clipped
