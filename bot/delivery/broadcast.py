@@ -27,8 +27,9 @@ from bot.storage.ledger import DeliveryLedger, NewDelivery
 from bot.storage.payloads import Payload
 from bot.storage.subscriptions import Subscription, SubscriptionStore
 
-__all__ = ["FREE_PER_SECOND", "PaidEstimate", "audience_size", "duration_text", "fan_out",
-           "in_audience", "paid_estimate", "paid_stopped_notice"]
+__all__ = ["FREE_PER_SECOND", "ExpectedRate", "PaidEstimate", "audience_size",
+           "duration_text", "expected_rate", "fan_out", "in_audience", "paid_estimate",
+           "paid_stopped_notice"]
 
 #: Telegram's free broadcasting limit; a paid broadcast pays for the messages above it.
 FREE_PER_SECOND = int(FloodLimit.MESSAGES_PER_SECOND)
@@ -68,6 +69,27 @@ async def fan_out(db: Database, broadcast: Broadcast, payload: Payload, now: dat
                           for s in members], now)
     await store.set_total(broadcast.id, total)
     return total
+
+
+@dataclass(frozen=True, slots=True)
+class ExpectedRate:
+    """The rate a free broadcast is expected to go at, and where the figure comes from."""
+
+    per_second: float
+    measured: bool  # from recent broadcasts (else the configured limit)
+
+
+async def expected_rate(db: Database, settings: DeliverySettings) -> ExpectedRate:
+    """The measured rate of recent broadcasts (see :meth:`BroadcastStore.measured_rate`),
+    never above ``rate_per_second``: the limiter keeps to that whatever was measured
+    before a change of setting. Before anything was measured, the configured rate."""
+    configured = settings.rate_per_second
+    measured = await BroadcastStore(db).measured_rate()
+    if measured is None:
+        return ExpectedRate(configured, measured=False)
+    if measured.per_second >= configured:
+        return ExpectedRate(configured, measured=True)
+    return ExpectedRate(measured.per_second, measured=True)
 
 
 def duration_text(seconds: float) -> str:

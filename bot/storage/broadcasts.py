@@ -23,14 +23,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Text, cast, select, update
+from sqlalchemy import String, Text, cast, func, select, update
 
 from bot.storage.database import Database
 from bot.storage.ledger import DeliveryLedger
 from bot.storage.payloads import Payload, payload_from_json
 from bot.storage.stats import DeliveryTally, tally_query
 
-__all__ = ["NOT_CHANNELS", "Audience", "Broadcast", "BroadcastStore"]
+__all__ = ["NOT_CHANNELS", "Audience", "Broadcast", "BroadcastStore", "MeasuredRate"]
 
 BROADCAST = "broadcast"
 NOT_CHANNELS = ("private", "group", "supergroup")  # the usual audience of a broadcast
@@ -87,6 +87,18 @@ class Broadcast:
     def sends_paid(self) -> bool:
         """Its messages go with ``allow_paid_broadcast`` (paid, and not refused since)."""
         return self.paid and self.paid_stopped is None
+
+
+@dataclass(frozen=True, slots=True)
+class MeasuredRate:
+    """How fast recent broadcasts actually went: ``messages`` sent in ``seconds``."""
+
+    messages: int
+    seconds: float
+
+    @property
+    def per_second(self) -> float:
+        return self.messages / self.seconds
 
 
 def _paid_fields(options: dict[str, Any]) -> dict[str, Any]:
@@ -151,6 +163,36 @@ class BroadcastStore:
             rows = (await conn.execute(
                 select(self._b).order_by(self._b.c.id.desc()).limit(limit))).all()
         return [_broadcast(r) for r in rows]
+
+    async def measured_rate(self, *, broadcasts: int = 3,
+                            min_messages: int = 20) -> MeasuredRate | None:
+        """The rate of the last few finished free broadcasts of at least ``min_messages``
+        messages: messages sent over the time from "send" to the last ``sent_at``. A
+        broadcast's rows are all due at once, so the sender was busy for all that time: the
+        figure is what the limiter, Telegram and the network really allowed. None until
+        such a broadcast has been sent (paid ones go at another rate and do not count)."""
+        b, d = self._b, self._d
+        stmt = (select(b.c.audience, b.c.started_at, func.count(d.c.id).label("sent"),
+                       func.max(d.c.sent_at).label("last"))
+                .join(d, (d.c.kind == BROADCAST) & (d.c.ref == cast(b.c.id, String)))
+                .where(b.c.state == "done", b.c.started_at.is_not(None),
+                       d.c.state == "sent")
+                .group_by(b.c.id, b.c.audience, b.c.started_at)
+                .order_by(b.c.id.desc()).limit(broadcasts * 4))
+        async with self._db.read() as conn:
+            rows = (await conn.execute(stmt)).all()
+        messages, seconds = 0, 0.0
+        used = 0
+        for row in rows:
+            if used == broadcasts:
+                break
+            span = (row.last - row.started_at).total_seconds() if row.last else 0.0
+            if _paid_fields(row.audience)["paid"] or row.sent < min_messages or span <= 0:
+                continue
+            messages += int(row.sent)
+            seconds += span
+            used += 1
+        return MeasuredRate(messages, seconds) if used else None
 
     async def in_state(self, *states: str) -> list[Broadcast]:
         async with self._db.read() as conn:

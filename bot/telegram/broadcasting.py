@@ -24,24 +24,34 @@ import time
 from datetime import datetime
 from html import escape
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram import (
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    MessageEntity,
+    Update,
+)
 from telegram.error import BadRequest
 
 from bot.delivery.broadcast import (
     FREE_PER_SECOND,
     audience_size,
     duration_text,
+    expected_rate,
     fan_out,
     paid_estimate,
 )
 from bot.delivery.sender import keyboard_of
 from bot.operations import format_tally, plural
+from bot.render.dates import format_moment
 from bot.render.html import utf16_len
 from bot.storage.broadcasts import NOT_CHANNELS, Audience, Broadcast, BroadcastStore
+from bot.storage.follows import MAX_FOLLOW_CHARS, FollowError, follow_words
 from bot.storage.payloads import CopyPayload, MessagePart, MessagesPayload, Payload
 from bot.storage.stats import DeliveryTally
 from bot.telegram.admin import NOT_ALLOWED, is_admin, require_admin
 from bot.telegram.context import BotContext, BotServices
+from bot.telegram.destinations import destination_of
 
 __all__ = ["StatusTexts", "on_broadcast", "on_broadcast_button", "on_broadcasts",
            "on_cancel_broadcast", "progress_job"]
@@ -54,8 +64,10 @@ USAGE = ("Usage: reply /broadcast to the message to send (text, photo with capti
          "(if enabled).\nFor example: "
          "<code>/broadcast groups The briefing moves to 7:00 tomorrow.</code>")
 TEXT_LIMIT = 4096
+# Targets are read from the plain text (never from its HTML, where "o'neil" is
+# "o&#x27;neil"); a follow: word is taken whole so that a wrong one is refused, not cut.
 _PREFIX = re.compile(r"^/broadcast(?:@\w+)?"
-                     r"((?:\s+(?:private|groups|channels|paid|follow:[\w'-]{1,64}))*)\s*",
+                     r"((?:\s+(?:private|groups|channels|paid|follow:\S*)(?!\S))*)\s*",
                      re.IGNORECASE)
 PAID_OFF = ("Paid broadcasts are not enabled, so nothing was sent: enable them for the bot "
             "in @BotFather, then set delivery.paid_broadcast: true (or leave out “paid”).")
@@ -88,13 +100,31 @@ class StatusTexts:
         self._texts.pop(broadcast_id, None)
 
 
+def _follow_target(raw: str) -> str:
+    """The word of ``follow:WORD``, written as readers' follows are stored; raises
+    :class:`FollowError` for what no reader could follow (nothing is cut to fit)."""
+    shown = escape(raw if len(raw) <= 24 else raw[:20] + "…")
+    try:
+        words = follow_words([raw])
+    except FollowError:
+        raise FollowError(f"“follow:{shown}” is longer than the {MAX_FOLLOW_CHARS} "
+                          "characters a follow word may have, so no reader follows it; "
+                          "nothing was sent. Use the word readers follow.") from None
+    if len(words) != 1:
+        raise FollowError(f"“follow:{shown}” is not one word; nothing was sent. Write "
+                          "follow: with the one word readers follow, e.g. "
+                          "<code>follow:harbour</code>.")
+    return words[0]
+
+
 def _audience(targets: str) -> Audience:
     """The chat types and follow word the targets name. Without a type, every subscriber
-    but channels: a post there reaches all of a channel's readers, so it must be asked for."""
-    words = targets.lower().split()
+    but channels: a post there reaches all of a channel's readers, so it must be asked for.
+    Raises :class:`FollowError` for a follow: word that cannot be followed."""
     chat_types: tuple[str, ...] = NOT_CHANNELS
     follow = None
-    for word in words:
+    for original in targets.split():
+        word = original.lower()
         if word == "private":
             chat_types = ("private",)
         elif word == "groups":
@@ -102,8 +132,27 @@ def _audience(targets: str) -> Audience:
         elif word == "channels":
             chat_types = ("channel",)
         elif word.startswith("follow:"):
-            follow = word.removeprefix("follow:")
+            follow = _follow_target(original[len("follow:"):])
     return Audience(chat_types, follow)
+
+
+def _html_of_rest(message: Message, start: int) -> str:
+    """The HTML of ``message.text[start:]`` (stripped), with its formatting: the entities
+    that reach into it, moved and clipped (offsets count UTF-16 units, as Telegram's do)."""
+    text = message.text or ""
+    rest = text[start:].strip()
+    begin = utf16_len(text[:start]) + utf16_len(text[start:]) - utf16_len(text[start:].lstrip())
+    end = begin + utf16_len(rest)
+    entities = []
+    for entity in message.entities:
+        first, last = max(entity.offset, begin), min(entity.offset + entity.length, end)
+        if last > first:
+            entities.append(MessageEntity(
+                entity.type, first - begin, last - first, url=entity.url, user=entity.user,
+                language=entity.language, custom_emoji_id=entity.custom_emoji_id))
+    part = Message(message.message_id, message.date, message.chat, text=rest,
+                   entities=entities)
+    return part.text_html
 
 
 def _is_paid(targets: str) -> bool:
@@ -173,7 +222,11 @@ async def on_broadcast(update: Update, context: BotContext) -> None:
     if prefix is None:
         await message.reply_text(USAGE)
         return
-    audience = _audience(prefix.group(1))
+    try:
+        audience = _audience(prefix.group(1))
+    except FollowError as error:
+        await message.reply_text(str(error))
+        return
     paid = _is_paid(prefix.group(1))
     if paid and not services.settings.delivery.paid_broadcast:
         await message.reply_text(PAID_OFF)
@@ -200,7 +253,7 @@ async def on_broadcast(update: Update, context: BotContext) -> None:
                                      f"{TEXT_LIMIT} in one message. Shorten it, or send it as "
                                      "a message and reply /broadcast to it.")
             return
-        html = _PREFIX.sub("", message.text_html, count=1).strip()
+        html = _html_of_rest(message, prefix.end())
         payload = MessagesPayload((MessagePart(html),))
     await _preview(message, context, services, payload, audience, paid=paid)
 
@@ -221,23 +274,49 @@ async def _preview(message: Message, context: BotContext, services: BotServices,
                    payload: Payload, audience: Audience, *, paid: bool = False) -> None:
     db = services.require_database()
     user_id = message.from_user.id if message.from_user else 0
+    size = await audience_size(db, audience)
+    if size == 0:
+        await message.reply_text(_nobody(audience))
+        log.info("broadcast refused admin=%s audience=%s: nobody to send to", user_id,
+                 audience.describe())
+        return
     broadcast = await BroadcastStore(db).create(user_id, message.chat_id, payload, audience,
                                                 services.clock(), paid=paid)
-    size = await audience_size(db, audience)
-    rate = services.settings.delivery.rate_per_second
     if paid:
         timing = _cost_lines(services, size * payload.part_count)
     else:
-        timing = f"Expected duration: about {_duration(size / rate)} at {rate:g} messages/s.\n"
+        timing = await _timing_line(services, size * payload.part_count)
     await _send_payload(context, message.chat_id, payload)
     status = await message.reply_text(
         f"📣 <b>Broadcast #{broadcast.id}</b> — preview above, exactly as subscribers will "
-        f"see it.\nAudience: {escape(audience.describe())} ({size} destinations).\n"
+        f"see it.\nAudience: {escape(audience.describe())} "
+        f"({plural(size, 'destination')}).\n"
         f"{timing}Nothing is sent before you press “Send”.",
         reply_markup=_preview_keyboard(broadcast.id, size, paid=paid), do_quote=False)
     await BroadcastStore(db).set_status_message(broadcast.id, status.chat_id, status.message_id)
     log.info("broadcast drafted id=%d admin=%s audience=%s size=%d paid=%s", broadcast.id,
              user_id, audience.describe(), size, paid)
+
+
+def _nobody(audience: Audience) -> str:
+    return (f"📣 Nobody to send to: no active subscriber is in the audience "
+            f"({escape(audience.describe())}), so there is nothing to send. Check the "
+            "targets (/broadcast alone explains them), or try again once someone has "
+            "subscribed.")
+
+
+def _rate_text(per_second: float) -> str:
+    return f"{round(per_second, 1):g}" if per_second < 100 else f"{round(per_second)}"
+
+
+async def _timing_line(services: BotServices, messages: int) -> str:
+    """The expected duration at the rate recent broadcasts really went (see
+    :func:`expected_rate`); before one has been measured, at the configured rate."""
+    rate = await expected_rate(services.require_database(), services.settings.delivery)
+    source = ("as recent broadcasts went" if rate.measured
+              else "the configured rate; nothing measured yet")
+    return (f"Expected duration: about {_duration(messages / rate.per_second)} at "
+            f"{_rate_text(rate.per_second)} messages/s ({source}).\n")
 
 
 async def on_broadcast_button(update: Update, context: BotContext) -> None:
@@ -264,21 +343,27 @@ async def on_broadcast_button(update: Update, context: BotContext) -> None:
         await _cancel(context, broadcast, query.from_user.id)
         await query.answer()
     else:
-        await _start(context, broadcast, query.from_user.id)
-        await query.answer()
+        refusal = await _start(context, broadcast, query.from_user.id)
+        await query.answer(refusal, show_alert=refusal is not None)
 
 
-async def _start(context: BotContext, broadcast: Broadcast, admin_id: int) -> None:
+async def _start(context: BotContext, broadcast: Broadcast, admin_id: int) -> str | None:
+    """Start sending; None, or why nothing was started (the press's answer)."""
     services = context.services
     db = services.require_database()
     store = BroadcastStore(db)
     now = services.clock()
+    if broadcast.state == "draft" and await audience_size(db, broadcast.audience) == 0:
+        log.info("broadcast start refused id=%d admin=%s: nobody to send to", broadcast.id,
+                 admin_id)
+        return (f"Nothing was sent: nobody is in broadcast #{broadcast.id}'s audience any "
+                "more (its subscribers left or stopped following). Send a new /broadcast.")
     if not await store.start(broadcast.id, now):
         current = await store.get(broadcast.id)
         state = current.state if current else "gone"
         log.info("broadcast start ignored id=%d admin=%s state=%s", broadcast.id, admin_id,
                  state)
-        return
+        return None
     log.info("broadcast started id=%d admin=%s", broadcast.id, admin_id)
     total = await fan_out(db, broadcast, await store.payload(broadcast), now)
     services.wake_sender()
@@ -292,6 +377,7 @@ async def _start(context: BotContext, broadcast: Broadcast, admin_id: int) -> No
                     _cancel_keyboard(broadcast.id))
         _edited(services, broadcast.id)
     log.info("broadcast fanned out id=%d destinations=%d", broadcast.id, total)
+    return None
 
 
 async def _cancel(context: BotContext, broadcast: Broadcast, admin_id: int) -> str:
@@ -349,11 +435,12 @@ async def on_broadcasts(update: Update, context: BotContext) -> None:
     if message is None or not await require_admin(update, context):
         return
     store = BroadcastStore(context.services.require_database())
+    zone = await context.services.reader_zone(destination_of(message))
     lines = ["<b>Recent broadcasts</b>"]
     for broadcast in await store.recent(10):
         figures = await store.figures(broadcast.id)
         line = (f"#{broadcast.id} {broadcast.state}, "
-                f"{broadcast.created_at:%Y-%m-%d %H:%M} UTC, "
+                f"{format_moment(broadcast.created_at, zone)}, "
                 f"{escape(_describe(broadcast))}: ")
         waiting = "in flight" if broadcast.state == "cancelling" else "still to send"
         line += _figures_line(figures, waiting=waiting) if figures.total else "nothing sent"
