@@ -36,9 +36,9 @@ __all__ = [
 ]
 
 _BUTTON_TEXT = 40
-UNSUBSCRIBE_DATA = "st:u"
-"""The /settings keyboard's own Unsubscribe (``bot.telegram.subscribers``), so one handler
-answers it wherever it is pressed."""
+SETTINGS_DATA = "st:s"
+"""Opens a new /settings panel under the message (``bot.telegram.subscribers``): the
+briefing itself stays as it is, and Unsubscribe is one tap further."""
 _MemoKey = tuple[tuple[str, ...], int, str, date, str]
 # Chats where an "open" button must not be a callback: in a channel the answer would be
 # posted for every reader, so the button opens the story in a private chat with the bot.
@@ -101,12 +101,13 @@ def open_button(story: Story, label: str | None = None, *,
 
 
 def settings_button(links: StoryLinks) -> Button:
-    """The small button under a briefing or an alert: "Unsubscribe" (a callback, which
-    only a group's administrators may use), or in a channel, whose readers are not its
-    subscribers, a deep link to the reader's own briefing settings in a private chat."""
+    """The small button under a briefing or an alert: "Settings" opens this chat's settings
+    panel with its Unsubscribe (a callback, which only a group's administrators may use);
+    in a channel, whose readers are not its subscribers, a deep link to the reader's own
+    briefing settings in a private chat."""
     if links.style == "link":
         return Button("⚙️ Settings", url=settings_link(links.bot_username))
-    return Button("🔕 Unsubscribe", callback_data=UNSUBSCRIBE_DATA)
+    return Button("⚙️ Settings", callback_data=SETTINGS_DATA)
 
 
 class LibraryDigestBuilder:

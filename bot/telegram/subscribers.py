@@ -468,6 +468,15 @@ async def on_settings_button(update: Update, context: BotContext) -> None:
     services = context.services
     dest = destination_of(message)
     action, value = match.groups()
+    if action == "s":  # under a briefing or an alert: a new panel, the briefing stays
+        await query.answer()
+        subscription = await services.subscriptions.get(dest)
+        if subscription is None or not subscription.active:
+            await message.reply_text(await _not_subscribed(services, dest), do_quote=False)
+            return
+        await message.reply_text(_settings_text(subscription, services.clock()),
+                                 reply_markup=_settings_keyboard(subscription), do_quote=False)
+        return
     if action == "u":
         if not await services.subscriptions.unsubscribe(dest, services.clock()):
             await query.answer("This chat isn't subscribed: there's nothing to unsubscribe.")

@@ -176,7 +176,7 @@ async def test_an_alert_is_one_unnumbered_card_with_read_and_settings_buttons(
     assert [line for line in visible_text(private.html).split("\n") if line][:3] == [
         "🆕 New story", "1984 is back in print", "Published 10 Mar 2025, 05:00 UTC"]
     assert [(b.text, b.callback_data) for row in private.buttons for b in row] == [
-        ("📖 Read the story", "open:k1"), ("🔕 Unsubscribe", "st:u")]
+        ("📖 Read the story", "open:k1"), ("⚙️ Settings", "st:s")]
     assert [(b.text, b.url) for row in channel.buttons for b in row] == [
         ("📖 Read the story", "https://t.me/story_bot?start=story_k1"),
         ("⚙️ Settings", "https://t.me/story_bot?start=settings")]

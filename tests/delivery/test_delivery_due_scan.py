@@ -232,7 +232,7 @@ async def test_briefing_content_follows_and_window(db: Database, clock: Clock,
     assert "Too old" not in all_html
     assert "1 more" in all_html  # three new stories, top 2 shown
     buttons = [b.callback_data for p in bodies[1].parts for row in p.buttons for b in row]
-    assert buttons == ["open:k3", "open:k2"]
+    assert buttons == ["open:k3", "open:k2", "st:s"]
     harbour_html = "".join(p.html for p in bodies[2].parts)
     assert "Council budget" not in harbour_html
     assert "Ferry timetable" in harbour_html and "Harbour strike ends" in harbour_html

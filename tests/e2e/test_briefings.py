@@ -57,11 +57,15 @@ async def test_a_channel_briefing_opens_stories_in_a_private_chat(bot: Harness) 
     await bot.until(lambda: len(briefings(bot, CHANNEL)) == len(briefings(bot, READER)) == 1)
     [message] = [m for m in bot.received(CHANNEL) if "Your briefing" in m.text]
     username = bot.services.bot_username
-    # A callback there would post the story for every reader: each button is a deep link.
-    assert message.buttons and all(
-        b["url"].startswith(f"https://t.me/{username}?start=story_") for b in message.buttons)
+    # A callback there would post the story for every reader: each button is a deep link
+    # (the last row: the reader's own settings in a private chat).
+    assert message.buttons[:-1] and all(
+        b["url"].startswith(f"https://t.me/{username}?start=story_")
+        for b in message.buttons[:-1])
+    assert message.buttons[-1]["url"] == f"https://t.me/{username}?start=settings"
     [private] = [m for m in bot.received(READER) if "Your briefing" in m.text]
-    assert all(b["callback_data"].startswith("open:") for b in private.buttons)
+    assert all(b["callback_data"].startswith("open:") for b in private.buttons[:-1])
+    assert private.buttons[-1]["callback_data"] == "st:s"
 
 
 async def test_restarts_and_repeated_scans_never_send_a_second_briefing(
@@ -157,4 +161,5 @@ async def test_instant_alerts_in_a_channel_link_to_the_story(bot: Harness) -> No
     await bot.until(lambda: len(bot.received(CHANNEL)) == 1)
     [alert] = bot.received(CHANNEL)
     assert [b["url"] for b in alert.buttons] == [
-        f"https://t.me/{bot.services.bot_username}?start=story_f0f0f0f0f0f0"]
+        f"https://t.me/{bot.services.bot_username}?start=story_f0f0f0f0f0f0",
+        f"https://t.me/{bot.services.bot_username}?start=settings"]

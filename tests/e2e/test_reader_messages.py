@@ -53,15 +53,21 @@ def briefing(bot: Harness, chat_id: int) -> StoredMessage | None:
     return found[-1] if found else None
 
 
-async def test_a_briefing_carries_an_unsubscribe_button_that_works(bot: Harness) -> None:
+async def test_a_briefing_carries_a_settings_button_whose_unsubscribe_works(
+    bot: Harness,
+) -> None:
     await bot.subscribe(READER, time(7, 0))
     bot.clock.advance(minutes=3)
     await bot.until(lambda: briefing(bot, READER) is not None)
     message = briefing(bot, READER)
     assert message is not None
     last = message.button_rows[-1]
-    assert [(b["text"], b.get("callback_data")) for b in last] == [("🔕 Unsubscribe", "st:u")]
-    pressed = await bot.press(READER, message.message_id, text="🔕 Unsubscribe")
+    assert [(b["text"], b.get("callback_data")) for b in last] == [("⚙️ Settings", "st:s")]
+    await bot.press(READER, message.message_id, text="⚙️ Settings")
+    panel = bot.received(READER)[-1]
+    assert "Your subscription" in panel.text  # a new panel below…
+    assert bot.received(READER)[-2].text == message.text  # …the briefing left as it was
+    pressed = await bot.press(READER, panel.message_id, data="st:u")
     assert pressed.answer is not None and pressed.answer["text"] == "Unsubscribed."
     subscription = await bot.services.subscriptions.get(Destination(READER))
     assert subscription is not None and not subscription.active
@@ -100,7 +106,7 @@ async def test_alerts_are_not_numbered_and_updates_say_what_changed(bot: Harness
     [new] = bot.received(READER)
     assert lines_of(new)[:3] == ["🆕 New story", "1,000 ferries resume",
                                  "Published 2 Apr 2025, 06:50 UTC"]  # no "1." before it
-    assert [b["text"] for b in new.buttons] == ["📖 Read the story", "🔕 Unsubscribe"]
+    assert [b["text"] for b in new.buttons] == ["📖 Read the story", "⚙️ Settings"]
     await bot.stop()  # what the alerted version was survives a restart
     await bot.start()
     (folder / FERRY).write_text(

@@ -179,8 +179,9 @@ async def test_briefings_name_stories_by_reference_and_without_numbers(bot: Harn
     assert references(private) == ["/story_4e1d9a7c"]  # Night trains: the one new story
     assert not re.search(r"^\d+\. ", private.text, re.MULTILINE)
     # its button is titled like the story: no number either
-    [button] = private.buttons
+    button, settings = private.buttons
     assert button["text"].startswith("Night trains return")
+    assert settings["text"] == "⚙️ Settings"
     assert references(group) == ["/story_4e1d9a7c@story_bot"]
     assert references(channel) == [] and "open in @story_bot" in channel.text
     assert channel.html is not None
