@@ -430,8 +430,9 @@ async def test_a_dead_workers_rows_are_taken_over_by_a_live_one_within_the_lease
                 await asyncio.sleep(0.05)
     finally:
         await survivor.stop()
-    # Within the lease (+ the sends themselves), not at some later restart.
-    assert asyncio.get_running_loop().time() - died < 1.2 + len(chats) * 0.3 / 4 + 2
+    # Within the lease plus the sends themselves (with room for a loaded machine), not at
+    # some later restart: without a live worker's recovery nothing would come at all.
+    assert asyncio.get_running_loop().time() - died < 1.2 + len(chats) * 0.3 / 4 + 8
     copies = [len(sandbox.bot_messages(c)) for c in chats]
     assert min(copies) == 1 and sum(copies) - len(chats) <= len(left)
     taken_over = {r.id for r in left}
