@@ -167,10 +167,21 @@ class DueScan:
         advances only from the instant this scan read, so a concurrent scan or a settings
         change wins or loses row by row, and the ledger's unique key refuses a second row
         for the same local date in any case."""
-        plans = [self._plan(sub, now) for sub in subs]
         outcomes: list[str] = []
         deliveries: list[NewDelivery] = []
         async with self._db.engine.begin() as conn:
+            if self._db.is_postgresql:
+                # Another process scanning the same rows holds them until it commits:
+                # skip those (its scan briefs them) instead of waiting to lose each race.
+                t = self._db.tables.subscriptions
+                free = set((await conn.execute(
+                    select(t.c.id).where(t.c.id.in_([s.id for s in subs]))
+                    .with_for_update(skip_locked=True))).scalars())
+                outcomes += ["lost_race"] * sum(1 for s in subs if s.id not in free)
+                subs = [s for s in subs if s.id in free]
+                if not subs:
+                    return outcomes
+            plans = [self._plan(sub, now) for sub in subs]
             won = await self._advance(conn, plans, now)
             for plan in plans:
                 sub, day = plan.sub, plan.day
