@@ -122,6 +122,9 @@ def _broadcast(row: Any) -> Broadcast:
     )
 
 
+FANNING_OUT = -1  # ``broadcasts.total`` while its rows are being created
+
+
 class BroadcastStore:
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -210,8 +213,11 @@ class BroadcastStore:
         return bool(result.rowcount)
 
     async def start(self, broadcast_id: int, now: datetime) -> bool:
-        """draft → sending; False if it was already started, cancelled or unknown."""
-        return await self._move(broadcast_id, ("draft",), state="sending", started_at=now)
+        """draft → sending; False if it was already started, cancelled or unknown. The
+        total stays ``FANNING_OUT`` until the fan-out has created every row and set it, so
+        nothing finishes the broadcast in between."""
+        return await self._move(broadcast_id, ("draft",), state="sending", started_at=now,
+                                total=FANNING_OUT)
 
     async def cancel(self, broadcast_id: int, now: datetime) -> bool:
         """Stop what is not sent yet: a draft ends ``cancelled``, a broadcast being sent

@@ -45,7 +45,13 @@ from bot.delivery.sender import keyboard_of
 from bot.operations import format_tally, plural
 from bot.render.dates import format_moment
 from bot.render.html import utf16_len
-from bot.storage.broadcasts import NOT_CHANNELS, Audience, Broadcast, BroadcastStore
+from bot.storage.broadcasts import (
+    FANNING_OUT,
+    NOT_CHANNELS,
+    Audience,
+    Broadcast,
+    BroadcastStore,
+)
 from bot.storage.follows import MAX_FOLLOW_CHARS, FollowError, follow_words
 from bot.storage.payloads import CopyPayload, MessagePart, MessagesPayload, Payload
 from bot.storage.stats import DeliveryTally
@@ -554,6 +560,8 @@ async def progress_job(context: BotContext) -> None:
         cancelling = broadcast.state == "cancelling"
         if cancelling:  # rows a restart put back to pending, or a fan-out added late
             await store.cancel_unsent(broadcast.id, services.clock())
+        if broadcast.total == FANNING_OUT and not cancelling:
+            continue  # its rows are still being created: nothing to count or finish yet
         figures = await store.figures(broadcast.id)
         if figures.waiting > 0 or (not cancelling and figures.total < broadcast.total):
             await _show_progress(context, broadcast, figures, texts)
