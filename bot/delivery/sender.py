@@ -162,10 +162,9 @@ class Sender:
         # A worker is presumed dead once it missed five heartbeats, so that checking every
         # sixth of the lease still settles its rows within the lease of its last one.
         live_since = None if self._exclusive else now - self.lease + self.heartbeat_interval
-        held = set(self._held)
         count = await self._db_call(lambda: self._ledger.recover_orphans(
             self.worker_id, now, resend=self._settings.resend_uncertain,
-            live_since=live_since, held=held))
+            live_since=live_since, held=lambda: set(self._held)))
         if count:
             _LOG.warning("%d deliveries were in flight when a worker stopped; treated as "
                          "uncertain (resend=%s)", count, self._settings.resend_uncertain)

@@ -21,7 +21,7 @@ its lease and comes back cannot overwrite a row another worker has taken over.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -408,14 +408,16 @@ class DeliveryLedger:
 
     async def recover_orphans(self, worker: str, now: datetime, *, resend: bool,
                               live_since: datetime | None,
-                              held: Collection[str] = ()) -> int:
+                              held: Callable[[], Collection[str]] = tuple) -> int:
         """Settle rows left in ``sending`` by workers that are gone.
 
         With ``live_since`` the rows of workers whose last heartbeat is older than that
         instant (or that have no heartbeat row, or stopped) are taken; with None every
         other worker's rows are (a SQLite bot holding the file lock knows it is alone).
-        ``worker``'s own rows are taken only if their claim token is not in ``held``: a
+        ``worker``'s own rows are taken only if their claim token is not in ``held()``: a
         claim whose commit was lost with its connection is not being sent by anyone.
+        ``held()`` is read inside the transaction, once it holds SQLite's write lock: a
+        claim that committed while this waited for the lock is then in it.
         Such a row may or may not have reached Telegram: with ``resend`` it goes back to
         ``pending`` once (like a read timeout), otherwise it becomes ``uncertain``.
         """
@@ -425,11 +427,11 @@ class DeliveryLedger:
             live = select(w.c.id).where(w.c.last_seen >= live_since, w.c.stopped_at.is_(None))
             others = d.c.claimed_by.is_(None) | (
                 (d.c.claimed_by != worker) & d.c.claimed_by.not_in(live))
-        mine_unheld = (d.c.claimed_by == worker) & (
-            d.c.claim_token.is_(None) | d.c.claim_token.not_in(list(held)))
-        orphan = (d.c.state == DeliveryState.SENDING.value) & (others | mine_unheld)
         note = "worker stopped while sending; fate unknown"
         async with self._db.engine.begin() as conn:
+            mine_unheld = (d.c.claimed_by == worker) & (
+                d.c.claim_token.is_(None) | d.c.claim_token.not_in(list(held())))
+            orphan = (d.c.state == DeliveryState.SENDING.value) & (others | mine_unheld)
             count = 0
             if resend:
                 result = await conn.execute(

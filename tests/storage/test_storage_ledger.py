@@ -163,7 +163,7 @@ async def test_a_worker_keeps_the_claims_it_holds_and_a_stopped_one_is_dead_at_o
     clock.advance(timedelta(hours=1))  # every heartbeat long expired, mine included
     await workers.stopped("left", clock())
     tokens = {held.delivery.claim_token or ""}
-    assert await ledger.recover_orphans("me", clock(), resend=True, held=tokens,
+    assert await ledger.recover_orphans("me", clock(), resend=True, held=lambda: tokens,
                                         live_since=clock() - timedelta(hours=2)) == 1
     states = {r.destination.chat_id: (r.state, r.claimed_by) for r in await ledger.rows()}
     assert states == {1: (DeliveryState.SENDING, "me"), 2: (DeliveryState.PENDING, None),
@@ -171,7 +171,7 @@ async def test_a_worker_keeps_the_claims_it_holds_and_a_stopped_one_is_dead_at_o
     # A claim whose commit the worker never heard of (its connection died) is held by
     # nobody: the worker's own next recovery settles it.
     await ledger.claim("me", 1, clock(), token="lost-with-the-connection")
-    assert await ledger.recover_orphans("me", clock(), resend=True, held=tokens,
+    assert await ledger.recover_orphans("me", clock(), resend=True, held=lambda: tokens,
                                         live_since=clock() - timedelta(hours=2)) == 1
     assert (await ledger.counts()) == {"sending": 1, "pending": 2}
 
