@@ -141,6 +141,8 @@ def build_application(settings: Settings, token: str, *,
         register_due_scan(jobs, engine.scan, settings.delivery, clock=services.clock,
                           retry=retry, on_finished=scan_observer(services, metrics),
                           supervise=supervised)
+        jobs.run_once(supervised("broadcast fan-out", broadcasting.resume_fan_outs_job),
+                      when=0, name="resume-fan-outs")
         jobs.run_repeating(supervised("broadcast progress", broadcasting.progress_job),
                            first=1.0, name="broadcast-progress",
                            interval=max(0.5, settings.delivery.progress_interval_seconds / 2))

@@ -549,6 +549,22 @@ def _status_texts(context: BotContext) -> StatusTexts:
     return job.data
 
 
+async def resume_fan_outs_job(context: BotContext) -> None:
+    """Once at start: finish the fan-out of a broadcast that a crash cut short (its total
+    still reads "fanning out"). Creating its rows again is idempotent: the ledger's unique
+    key keeps the ones that exist."""
+    services = context.services
+    db = services.require_database()
+    store = BroadcastStore(db)
+    for broadcast in await store.in_state("sending"):
+        if broadcast.total != FANNING_OUT:
+            continue
+        total = await fan_out(db, broadcast, await store.payload(broadcast), services.clock())
+        services.wake_sender()
+        log.warning("broadcast fan-out resumed after a restart id=%d destinations=%d",
+                    broadcast.id, total)
+
+
 async def progress_job(context: BotContext) -> None:
     """Report every broadcast in flight; finish the ones with nothing left to send."""
     services = context.services
