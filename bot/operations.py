@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 
+from bot.preferences import zone_label
 from bot.render.dates import format_moment
 from bot.storage.database import Database
 from bot.storage.stats import DeliveryStats, DeliveryTally, StatsQueries
@@ -108,7 +109,8 @@ def format_stats(stats: OperatorStats) -> str:
     """Plain text, one figure group per line (callers escape it for HTML)."""
     total = sum(stats.by_chat_type.values())
     scanned = format_moment(stats.last_scan, UTC) if stats.last_scan else "never"
-    top_zones = dict(sorted(stats.by_zone.items(), key=lambda kv: -kv[1])[:10])
+    top_zones = {zone_label(zone): n for zone, n in
+                 sorted(stats.by_zone.items(), key=lambda kv: -kv[1])[:10]}
     return "\n".join([
         f"Active subscriptions: {total} ({_counts(stats.by_chat_type)})",
         f"By time zone: {_counts(top_zones)}",

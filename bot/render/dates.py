@@ -18,12 +18,12 @@ _WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday",
 
 
 def _zone_label(moment: datetime) -> str:
-    """The zone abbreviation (CEST); numeric-only names (``-03``) read better as UTC-03."""
+    """The zone abbreviation (CEST); numeric-only names (``-03``) are written as people
+    write offsets, the way every zone is shown: UTC-03:00."""
     name = moment.tzname() or ""
     if not name or name[0] in "+-":
         offset = moment.strftime("%z")
-        hours, minutes = offset[:3], offset[3:5]
-        return f"UTC{hours}" if minutes == "00" else f"UTC{hours}:{minutes}"
+        return f"UTC{offset[:3]}:{offset[3:5]}"
     return name
 
 

@@ -82,12 +82,12 @@ async def test_the_chosen_zone_survives_a_restart_and_becomes_the_briefings(
             await chat.say("/timezone UTC+9")
         async with running_bot(server, settings, story_folder) as chat:
             [page] = await chat.say("/latest 1")
-            assert "2 Apr 2025, 04:05 UTC+09" in page.text
+            assert "2 Apr 2025, 04:05 UTC+09:00" in page.text
             [subscribed] = await chat.say("/subscribe 07:30")
             assert "07:30 (UTC+09:00)" in subscribed.text
             await chat.say("/unsubscribe")
             [page] = await chat.say("/latest 1")
-            assert "2 Apr 2025, 04:05 UTC+09" in page.text  # still the reader's zone
+            assert "2 Apr 2025, 04:05 UTC+09:00" in page.text  # still the reader's zone
 
 
 async def test_unsubscribing_keeps_the_zone_the_briefing_had(chat: Chat) -> None:

@@ -50,7 +50,7 @@ def test_card_shows_title_time_highlights_and_how_to_open() -> None:
         (datetime(2025, 3, 31, 9, 15, tzinfo=UTC), "UTC", "31 Mar 2025, 09:15 UTC"),
         (datetime(2025, 3, 31, 9, 15, tzinfo=UTC), "Asia/Kolkata", "31 Mar 2025, 14:45 IST"),
         # zones without an abbreviation get a readable offset
-        (T0, "America/Sao_Paulo", "31 Mar 2025, 06:15 UTC-03"),
+        (T0, "America/Sao_Paulo", "31 Mar 2025, 06:15 UTC-03:00"),
         (T0, "Asia/Kathmandu", "31 Mar 2025, 15:00 UTC+05:45"),
     ],
 )
