@@ -40,8 +40,10 @@ class FleetBudget:
         self._retry = retry
         self._writes: set[asyncio.Task[None]] = set()
         self.workers = 1
-        lease = timedelta(seconds=settings.lease_seconds)
-        self._alive_for = lease - lease / 6  # as the sender presumes a worker dead
+        # A share is taken back from a worker that missed two heartbeats (a sixth of the
+        # lease each), sooner than its rows are: a killed worker's budget should not idle
+        # until its lease ends, and a live one that was late only costs a brief overlap.
+        self._alive_for = timedelta(seconds=settings.lease_seconds) / 6 * 2.5
         limiter.on_bulk_pause = self._paused_here
 
     async def refresh(self) -> None:

@@ -35,6 +35,8 @@ async def test_each_live_delivery_worker_takes_its_share_and_a_pause_reaches_all
     for name, role in (("a", "delivery"), ("b", "delivery"), ("c", "all"), ("u", "updates")):
         await workers.register(name, role, clock())
     await workers.register("dead", "delivery", clock() - timedelta(minutes=5))
+    # killed 20 s ago: its rows wait for the lease (30 s), its share of the rate does not
+    await workers.register("killed", "delivery", clock() - timedelta(seconds=20))
     settings = DeliverySettings(rate_per_second=27.0)
     mine, theirs = LaneRateLimiter(27.0), LaneRateLimiter(27.0)
     here = FleetBudget(db, mine, settings, clock, DatabaseRetry(10))
