@@ -72,14 +72,17 @@ async def test_metrics_count_sends_ledger_rows_and_live_workers(watched: Chat) -
         "alert", "k1", Destination(31), MessagesPayload((MessagePart("<b>News</b>"),)))],
         watched.services.clock())
     watched.services.wake_sender()
-    async with asyncio.timeout(10):
-        while not watched.server.bot_messages(31):  # noqa: ASYNC110
+    ledger = DeliveryLedger(db)
+    async with asyncio.timeout(10):  # the message arrived and its row is settled
+        while not watched.server.bot_messages(31) or await ledger.counts() != {  # noqa: ASYNC110
+                "sent": 1}:
             await asyncio.sleep(0.02)
     await watched.say("/latest")
-    status, text = await _get(_url(watched, "/metrics"))
-    assert status == 200
+    sent = 'bot_sends_total{kind="alert",outcome="sent"} 1.0'
+    async with asyncio.timeout(10):  # counted once the sender has settled the row
+        while sent not in (text := (await _get(_url(watched, "/metrics")))[1]):
+            await asyncio.sleep(0.02)
     lines = set(text.splitlines())
-    assert 'bot_sends_total{kind="alert",outcome="sent"} 1.0' in lines
     assert 'bot_ledger_rows{state="sent"} 1.0' in lines
     assert "bot_live_workers 1.0" in lines
     assert "bot_stories_loaded 15.0" in lines
