@@ -80,7 +80,7 @@ async def test_metrics_count_sends_ledger_rows_and_live_workers(watched: Chat) -
     await watched.say("/latest")
     sent = 'bot_sends_total{kind="alert",outcome="sent"} 1.0'
     async with asyncio.timeout(10):  # counted once the sender has settled the row
-        while sent not in (text := (await _get(_url(watched, "/metrics")))[1]):
+        while sent not in (text := (await _get(_url(watched, "/metrics")))[1]):  # noqa: ASYNC110
             await asyncio.sleep(0.02)
     lines = set(text.splitlines())
     assert 'bot_ledger_rows{state="sent"} 1.0' in lines
