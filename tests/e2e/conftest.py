@@ -7,8 +7,9 @@ import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -17,6 +18,9 @@ from bot.sandbox.server import SandboxServer
 from bot.sandbox.state import REPLY_METHODS, StoredMessage
 from bot.telegram.app import build_application, start_bot, stop_bot
 from bot.telegram.context import BotApplication, BotServices
+
+if TYPE_CHECKING:
+    from tests.e2e.harness import Harness
 
 TOKEN = "123456789:AAHsecretSECRETsecret0123456789abcdef"
 USER = 4242
@@ -165,3 +169,18 @@ async def strict_chat(story_folder: Path, tmp_path: Path) -> AsyncIterator[Chat]
         settings = e2e_settings(story_folder, server.base_url, tmp_path, commands_per_minute=3)
         async with running_bot(server, settings, story_folder) as chat:
             yield chat
+
+
+@pytest.fixture
+async def bot(story_folder: Path, tmp_path: Path) -> AsyncIterator[Harness]:
+    """A restartable bot on a fake clock at 06:58 UTC on 2 Apr 2025 (briefings, alerts)."""
+    from tests.e2e.harness import FakeClock, Harness
+
+    clock = FakeClock(datetime(2025, 4, 2, 6, 58, tzinfo=UTC))
+    async with SandboxServer() as server:
+        harness = Harness(server, story_folder, tmp_path, clock)
+        await harness.start()
+        try:
+            yield harness
+        finally:
+            await harness.stop()

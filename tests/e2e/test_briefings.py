@@ -3,32 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime, time
-from pathlib import Path
+from datetime import time
 
-import pytest
-
-from bot.sandbox.server import SandboxServer
 from bot.sandbox.state import MemberStatus
 from bot.storage.subscriptions import Destination, Subscription
 from bot.telegram.refresh import rescan_stories
-from tests.e2e.harness import FakeClock, Harness, quiet
+from tests.e2e.harness import Harness, quiet
 
 READER, OTHER = 4242, 4343
 CHANNEL = -1005550077
 
 
-@pytest.fixture
-async def bot(story_folder: Path, tmp_path: Path) -> AsyncIterator[Harness]:
-    clock = FakeClock(datetime(2025, 4, 2, 6, 58, tzinfo=UTC))
-    async with SandboxServer() as server:
-        harness = Harness(server, story_folder, tmp_path, clock)
-        await harness.start()
-        try:
-            yield harness
-        finally:
-            await harness.stop()
 
 
 def briefings(bot: Harness, chat_id: int) -> list[str]:

@@ -5,12 +5,9 @@ instead of first failing against the old one."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, time
 from pathlib import Path
-
-import pytest
 
 from bot.sandbox.server import SandboxServer
 from bot.storage.subscriptions import Destination, Subscription
@@ -19,16 +16,6 @@ from tests.e2e.harness import FakeClock, Harness, quiet
 GROUP, SUPERGROUP, MEMBER = -5005, -1005005, 4242
 
 
-@pytest.fixture
-async def bot(story_folder: Path, tmp_path: Path) -> AsyncIterator[Harness]:
-    clock = FakeClock(datetime(2025, 4, 2, 6, 58, tzinfo=UTC))
-    async with SandboxServer() as server:
-        harness = Harness(server, story_folder, tmp_path, clock)
-        await harness.start()
-        try:
-            yield harness
-        finally:
-            await harness.stop()
 
 
 async def moved(bot: Harness) -> Subscription | None:

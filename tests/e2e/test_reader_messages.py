@@ -6,18 +6,15 @@ update, search results mark the words that matched, single letters are not searc
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime, time
-from pathlib import Path
+from datetime import time
 
 import pytest
 
-from bot.sandbox.server import SandboxServer
 from bot.sandbox.state import StoredMessage
 from bot.storage.subscriptions import Destination
 from bot.telegram.refresh import rescan_stories
 from tests.e2e.conftest import Chat
-from tests.e2e.harness import FakeClock, Harness, quiet
+from tests.e2e.harness import Harness, quiet
 
 READER = 4242
 CHANNEL = -1005550123
@@ -36,16 +33,6 @@ def lines_of(message: StoredMessage) -> list[str]:
 
 
 # -- briefings and alerts: the settings / unsubscribe button -----------------------------
-@pytest.fixture
-async def bot(story_folder: Path, tmp_path: Path) -> AsyncIterator[Harness]:
-    clock = FakeClock(datetime(2025, 4, 2, 6, 58, tzinfo=UTC))
-    async with SandboxServer() as server:
-        harness = Harness(server, story_folder, tmp_path, clock)
-        await harness.start()
-        try:
-            yield harness
-        finally:
-            await harness.stop()
 
 
 def briefing(bot: Harness, chat_id: int) -> StoredMessage | None:

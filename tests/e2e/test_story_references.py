@@ -9,18 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime, time
+from collections.abc import Callable
+from datetime import time
 from pathlib import Path
 
 import pytest
 
-from bot.sandbox.server import SandboxServer
 from bot.sandbox.state import StoredMessage
 from bot.storage.subscriptions import Destination
 from bot.telegram.refresh import rescan_stories
 from tests.e2e.conftest import USER, Chat
-from tests.e2e.harness import FakeClock, Harness
+from tests.e2e.harness import Harness
 
 GROUP = -1009990001
 CHANNEL = -1005550099
@@ -152,16 +151,6 @@ async def test_a_card_shared_inline_links_into_a_private_chat(chat: Chat) -> Non
 
 # -- pushed messages: briefings and alerts ---------------------------------------------------
 
-@pytest.fixture
-async def bot(story_folder: Path, tmp_path: Path) -> AsyncIterator[Harness]:
-    clock = FakeClock(datetime(2025, 4, 2, 6, 58, tzinfo=UTC))
-    async with SandboxServer() as server:
-        harness = Harness(server, story_folder, tmp_path, clock)
-        await harness.start()
-        try:
-            yield harness
-        finally:
-            await harness.stop()
 
 
 def briefing(bot: Harness, chat_id: int) -> StoredMessage | None:
