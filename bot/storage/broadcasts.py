@@ -180,7 +180,7 @@ class BroadcastStore:
                 .join(d, (d.c.kind == BROADCAST) & (d.c.ref == cast(b.c.id, String)))
                 .where(b.c.state == "done", b.c.started_at.is_not(None),
                        d.c.state == "sent")
-                .group_by(b.c.id, b.c.audience, b.c.started_at)
+                .group_by(b.c.id)  # the key: audience (JSON, no equality in PostgreSQL) follows
                 .order_by(b.c.id.desc()).limit(broadcasts * 4))
         async with self._db.read() as conn:
             rows = (await conn.execute(stmt)).all()
