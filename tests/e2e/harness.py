@@ -7,9 +7,10 @@ database file, so whatever must survive a restart has to be in the database.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import replace
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -152,3 +153,22 @@ async def quiet(bot: Harness, *, scans: int = 2) -> None:
             if not busy and not in_flight:
                 return
             await state.wait_change(0.05)  # every send shows in the sandbox's call log
+
+
+@asynccontextmanager
+async def admin_harness(story_folder: Path, tmp_path: Path, subscribers: list[int], *,
+                        chats: tuple[int, ...] = ()) -> AsyncIterator[Harness]:
+    """A bot at 12:00 UTC on 2 Apr 2025 whose admin has a private chat with it, with
+    ``subscribers`` subscribed to a 07:00 briefing (``chats``: more private chats)."""
+    clock = FakeClock(datetime(2025, 4, 2, 12, 0, tzinfo=UTC))
+    async with SandboxServer() as server:
+        for chat_id in (ADMIN, *chats):
+            server.add_chat(chat_id, "private")
+        harness = Harness(server, story_folder, tmp_path, clock)
+        await harness.start()
+        try:
+            for chat_id in subscribers:
+                await harness.subscribe(chat_id, time(7, 0))
+            yield harness
+        finally:
+            await harness.stop()

@@ -17,24 +17,15 @@ from bot.storage.ledger import DeliveryLedger, NewDelivery
 from bot.storage.payloads import MessagePart, MessagesPayload
 from bot.storage.subscriptions import Destination
 from tests.e2e.conftest import ADMIN
-from tests.e2e.harness import FakeClock, Harness
+from tests.e2e.harness import FakeClock, Harness, admin_harness
 
 SUBSCRIBERS = list(range(5101, 5113))
 
 
 @pytest.fixture
 async def bot(story_folder: Path, tmp_path: Path) -> AsyncIterator[Harness]:
-    clock = FakeClock(datetime(2025, 4, 2, 12, 0, tzinfo=UTC))
-    async with SandboxServer() as server:
-        server.add_chat(ADMIN, "private")
-        harness = Harness(server, story_folder, tmp_path, clock)
-        await harness.start()
-        for chat_id in SUBSCRIBERS:
-            await harness.subscribe(chat_id, time(7, 0))
-        try:
-            yield harness
-        finally:
-            await harness.stop()
+    async with admin_harness(story_folder, tmp_path, SUBSCRIBERS) as harness:
+        yield harness
 
 
 def status(bot: Harness) -> StoredMessage:

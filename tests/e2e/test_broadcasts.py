@@ -15,7 +15,7 @@ from bot.sandbox.server import SandboxServer
 from bot.sandbox.state import StoredMessage
 from bot.storage.subscriptions import Destination
 from tests.e2e.conftest import ADMIN
-from tests.e2e.harness import FakeClock, Harness, quiet
+from tests.e2e.harness import FakeClock, Harness, admin_harness, quiet
 
 SUBSCRIBERS = list(range(5001, 5013))
 OUTSIDER = 4242
@@ -23,17 +23,8 @@ OUTSIDER = 4242
 
 @pytest.fixture
 async def bot(story_folder: Path, tmp_path: Path) -> AsyncIterator[Harness]:
-    clock = FakeClock(datetime(2025, 4, 2, 12, 0, tzinfo=UTC))
-    async with SandboxServer() as server:
-        server.add_chat(ADMIN, "private")
-        harness = Harness(server, story_folder, tmp_path, clock)
-        await harness.start()
-        for chat_id in SUBSCRIBERS:
-            await harness.subscribe(chat_id, time(7, 0))
-        try:
-            yield harness
-        finally:
-            await harness.stop()
+    async with admin_harness(story_folder, tmp_path, SUBSCRIBERS) as harness:
+        yield harness
 
 
 @pytest.fixture

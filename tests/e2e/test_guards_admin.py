@@ -5,16 +5,14 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, time
 from pathlib import Path
 
 import pytest
 
-from bot.sandbox.server import SandboxServer
 from bot.sandbox.state import StoredMessage
 from bot.storage.broadcasts import BroadcastStore
 from tests.e2e.conftest import ADMIN
-from tests.e2e.harness import FakeClock, Harness, quiet
+from tests.e2e.harness import Harness, admin_harness, quiet
 
 SUBSCRIBERS = list(range(6001, 6006))
 OUTSIDER = 4242
@@ -22,18 +20,8 @@ OUTSIDER = 4242
 
 @pytest.fixture
 async def bot(story_folder: Path, tmp_path: Path) -> AsyncIterator[Harness]:
-    clock = FakeClock(datetime(2025, 4, 2, 12, 0, tzinfo=UTC))
-    async with SandboxServer() as server:
-        server.add_chat(ADMIN, "private")
-        server.add_chat(OUTSIDER, "private")
-        harness = Harness(server, story_folder, tmp_path, clock)
-        await harness.start()
-        for chat_id in SUBSCRIBERS:
-            await harness.subscribe(chat_id, time(7, 0))
-        try:
-            yield harness
-        finally:
-            await harness.stop()
+    async with admin_harness(story_folder, tmp_path, SUBSCRIBERS, chats=(OUTSIDER,)) as harness:
+        yield harness
 
 
 def got(bot: Harness, text: str) -> Counter[int]:
