@@ -169,15 +169,20 @@ class DeliveryLedger:
         if not items:
             return 0
         stored: dict[str, str] = {}
+        # A fan-out hands the same payload object to every row: serialise it once.
+        by_object: dict[int, str] = {}
         rows: list[dict[str, Any]] = []
         for item in items:
-            key = canonical_json(item.payload.to_json())
-            if key not in stored:
-                stored[key] = await self.store_payload(conn, item.payload, now)
+            payload_id = by_object.get(id(item.payload))
+            if payload_id is None:
+                key = canonical_json(item.payload.to_json())
+                if key not in stored:
+                    stored[key] = await self.store_payload(conn, item.payload, now)
+                payload_id = by_object[id(item.payload)] = stored[key]
             rows.append({
                 "kind": item.kind, "ref": item.ref,
                 "chat_id": item.destination.chat_id, "thread_id": item.destination.thread_id,
-                "subscription_id": item.subscription_id, "payload_id": stored[key],
+                "subscription_id": item.subscription_id, "payload_id": payload_id,
                 "state": DeliveryState.PENDING.value, "parts_sent": 0, "attempts": 0,
                 "uncertain_count": 0, "not_before": not_before or now,
                 "created_at": now, "updated_at": now,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -319,3 +320,41 @@ async def test_a_batch_of_only_late_briefings_is_skipped_and_the_scan_goes_on(
         moved = await store.get(sub.destination)
         assert moved is not None and moved.last_digest_date is None
         assert moved.next_due_at == datetime(2025, 3, 13, 1, 0, tzinfo=UTC)
+
+
+def test_a_briefing_question_is_answered_once_until_the_library_changes(
+        tmp_path: Path) -> None:
+    """A million subscribers due in one minute ask the same few questions: the stories are
+    walked once per question, and a story that arrives afterwards is in the next answer."""
+    from bot.storage import Subscription
+    from bot.stories.library import StoryLibrary
+
+    folder = tmp_path / "stories"
+    folder.mkdir()
+
+    def write(name: str, title: str, stamp: str) -> None:
+        (folder / name).write_text(f"{stamp}\n\n{title}\n\nHighlights\n• About {title}\n"
+                                   f"Story\n\nBody of {title}.\n")
+
+    write("a.txt", "Harbour strike ends", "Mar 10, 2025, 6:00 AM")
+    library = StoryLibrary(folder, UTCZ)
+    library.rescan()
+    builder = LibraryDigestBuilder(library, BriefingSettings())
+    since, until = datetime(2025, 3, 9, 8, tzinfo=UTC), datetime(2025, 3, 10, 8, tzinfo=UTC)
+    t0 = since
+
+    def briefing(i: int) -> str:
+        sub = Subscription(i, Destination(i), "private", time(8), UTCZ, "daily", (), False,
+                           True, None, None, t0, t0, None, None, None)
+        payload = builder.build(sub, since, until, local_date=date(2025, 3, 10))
+        assert isinstance(payload, MessagesPayload)
+        return "".join(part.html for part in payload.parts)
+
+    first = [briefing(i) for i in range(1, 501)]
+    assert builder.selections == 1
+    assert len(set(first)) == 1 and "Harbour strike ends" in first[0]
+    write("b.txt", "Ferry timetable", "Mar 10, 2025, 7:00 AM")
+    library.rescan()
+    after = briefing(501)
+    assert "Ferry timetable" in after and "Harbour strike ends" in after
+    assert builder.selections == 2
