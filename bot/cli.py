@@ -58,6 +58,9 @@ def _build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--log", type=Path, metavar="FILE",
                          help="write the bot's log to FILE (default: story-bot-sandbox.log "
                               "in the temporary folder)")
+    sandbox.add_argument("--web", action="store_true",
+                         help="also serve a Telegram-like web chat at http://127.0.0.1:PORT/ "
+                              "(standard input optional; runs until interrupted)")
 
     for name, text in (("check", "validate a story folder"),
                        ("export", "print the parsed stories as JSON Lines")):
@@ -184,7 +187,7 @@ def _cmd_sandbox(args: argparse.Namespace, settings: Settings) -> int:
 
     require_story_folder(settings.stories.folder)  # the log, a file here, would hide it
     return run_sandbox_session(settings, port=args.port, script=args.script, now=args.now,
-                               log_file=args.log)
+                               log_file=args.log, web=args.web)
 
 
 async def _open_existing_database(settings: Settings) -> Database:

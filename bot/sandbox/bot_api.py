@@ -628,6 +628,7 @@ class BotApi:
         message.html = html
         message.reply_markup = markup
         message.edit_date = self.state.clock.timestamp()
+        self.state.touch(message)
         return self.state.message_json(message)
 
     async def delete_message(self, params: Params) -> Any:
@@ -646,6 +647,7 @@ class BotApi:
         if not can_delete:
             raise ApiError.bad_request("message can't be deleted")
         message.deleted = True
+        self.state.touch(message)
         return True
 
     async def answer_callback_query(self, params: Params) -> Any:

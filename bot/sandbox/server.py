@@ -39,6 +39,7 @@ from bot.sandbox.options import BotIdentity, SandboxOptions
 from bot.sandbox.params import Params, UploadedFile
 from bot.sandbox.state import SandboxState, UpdateRecord, Webhook, WebhookAttempt
 from bot.sandbox.user_api import UserSide
+from bot.sandbox.web import WebChat
 
 __all__ = ["SECRET_HEADER", "SandboxServer", "WebhookDelivery", "main"]
 
@@ -173,6 +174,8 @@ class SandboxServer(UserSide):
         self.state = SandboxState(self.options)
         self.bot_api = BotApi(self.state)
         self.webhook_delivery = WebhookDelivery(self.state)
+        #: Set before ``start`` to serve the web chat (the page at ``/``) on the same port.
+        self.web_chat: WebChat | None = None
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
 
@@ -226,6 +229,11 @@ class SandboxServer(UserSide):
         return f"http://{self.options.host}:{self.port}"
 
     @property
+    def web_url(self) -> str:
+        """The web chat's page (served when ``web_chat`` is set)."""
+        return f"{self.url}/"
+
+    @property
     def base_url(self) -> str:
         """What to give PTB as ``base_url``: ``http://127.0.0.1:PORT/bot``."""
         return f"{self.url}/bot"
@@ -236,6 +244,8 @@ class SandboxServer(UserSide):
         app = web.Application(client_max_size=60 * 1024 * 1024)
         add_user_routes(app, self)
         app.router.add_route("*", "/bot{token}/{method}", self._handle_bot_call)
+        if self.web_chat is not None:
+            self.web_chat.add_routes(app)
         return app
 
     async def _handle_bot_call(self, request: web.Request) -> web.Response:

@@ -1,41 +1,49 @@
-"""``sandbox``: the local Bot API server, the real bot pointed at it, and a terminal chat.
+"""``sandbox``: the local Bot API server, the real bot pointed at it, and a terminal chat
+(plus, with ``--web``, the web chat on the same port).
 
 The bot is built exactly as ``run`` builds it; only the Bot API root (the sandbox's
 ``base_url``), a fixed sandbox token, a throwaway database and a few settings that make a
 demo lively differ: the chat's user is an admin (so ``/broadcast`` works at once), due
 briefings are looked for every :data:`SCAN_SECONDS` (so ``--now`` a few seconds before a
 subscription's time shows its briefing) and broadcast progress is shown every second.
-The bot's log goes to a file, so the terminal shows only the conversation.
+The bot's log goes to a file, so the terminal shows only the conversation. The sandbox
+starts with the world of :mod:`bot.sandbox.world`; the bot and the sandbox share one clock.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
+import signal
 import sys
 import tempfile
-import time
-from collections.abc import Callable
-from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from collections.abc import AsyncIterator, Coroutine, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from telegram import Update
 from telegram.ext import TypeHandler
 
 from bot.config import Settings
 from bot.errors import UsageError
-from bot.sandbox.chat import DEMO_NAME, DEMO_USERNAME, lines_from_file, run_chat, stdin_lines
+from bot.sandbox.chat import DEMO_NAME, lines_from_file, run_chat, stdin_lines
 from bot.sandbox.options import SandboxOptions
 from bot.sandbox.server import SandboxServer
 from bot.sandbox.state import DEMO_USER_ID
+from bot.sandbox.web import WebChat
+from bot.sandbox.world import PEOPLE, populate_world
+from bot.storage.subscriptions import Destination
 from bot.telegram.app import build_application, start_bot, stop_bot
-from bot.telegram.context import BotApplication
+from bot.telegram.context import BotApplication, BotServices
 from bot.telegram.redaction import install_token_redaction
 
-__all__ = ["SANDBOX_TOKEN", "SCAN_SECONDS", "default_log_file", "run_sandbox_session",
-           "sandbox_settings"]
+__all__ = ["SANDBOX_TOKEN", "SCAN_SECONDS", "BotBriefingClock", "RunningSandbox",
+           "default_log_file", "run_sandbox_session", "running_sandbox", "sandbox_settings"]
 
 SANDBOX_TOKEN = "7000000001:sandbox-not-a-real-token"
 #: How often the sandbox's bot looks for due briefings (the config allows 1 and up).
@@ -83,13 +91,6 @@ def _parse_now(text: str | None) -> datetime | None:
     return moment
 
 
-def _pretend(start: datetime) -> Callable[[], datetime]:
-    """A clock that starts at ``start`` and then runs at the real pace."""
-    began = time.monotonic()
-    start_utc = start.astimezone(UTC)
-    return lambda: start_utc + timedelta(seconds=time.monotonic() - began)
-
-
 class HandledUpdates:
     """Which updates the bot has finished with: the chat waits for exactly that before
     its next line, rather than guessing from a quiet moment (the bot's rate limiter may
@@ -130,30 +131,138 @@ def _welcome(server: SandboxServer, app: BotApplication, log_file: Path) -> str:
     )
 
 
+class BotBriefingClock:
+    """The web chat's clock control, connected to the bot: when a destination's next
+    briefing is due, and a due scan right after the shared clock jumped (through the
+    delivery engine's public scan, as its periodic job runs it)."""
+
+    def __init__(self, app: BotApplication) -> None:
+        self._app = app
+
+    def _services(self) -> BotServices:
+        services = self._app.bot_data.services
+        if services is None:  # pragma: no cover - wiring error
+            raise RuntimeError("the bot is not started")
+        return services
+
+    async def next_briefing(self, chat_id: int, thread_id: int | None) -> datetime | None:
+        subscription = await self._services().subscriptions.get(
+            Destination(chat_id, thread_id or 0))
+        if subscription is None or not subscription.active:
+            return None
+        return subscription.next_due_at
+
+    async def clock_moved(self) -> None:
+        services = self._services()
+        engine = services.engine
+        if engine is None:
+            return
+        scan = engine.scan
+        retry = services.db_retry
+        if retry is not None:
+            await retry.run(lambda: scan.run(services.clock()))
+        else:
+            await scan.run(services.clock())
+
+
+@dataclass
+class RunningSandbox:
+    """The sandbox server with its starting world and the real bot polling it."""
+
+    server: SandboxServer
+    app: BotApplication
+    handled: HandledUpdates
+
+
+@asynccontextmanager
+async def running_sandbox(settings: Settings, scratch: Path, *, port: int = 0,
+                          now: datetime | None = None,
+                          web: bool = False) -> AsyncIterator[RunningSandbox]:
+    """The sandbox (127.0.0.1, ``port``) with the world of :mod:`bot.sandbox.world`, the
+    web chat if ``web``, and the bot built as ``run`` builds it, pointed at it. One clock
+    for both: real time, or ``now`` running on from there; the web chat's clock control
+    moves it for both at once."""
+    server = SandboxServer(SandboxOptions(port=port))
+    if now is not None:
+        server.state.clock.run_from(now)
+    roles = {person.id: person.role for person in PEOPLE}
+    web_chat = WebChat(server, roles) if web else None
+    server.web_chat = web_chat
+    async with server:
+        # The chats exist before the bot starts, so the admin gets their command menu.
+        populate_world(server)
+        app = build_application(
+            sandbox_settings(settings, server.base_url, scratch), SANDBOX_TOKEN,
+            clock=server.state.clock.now,
+        )
+        handled = HandledUpdates(app)
+        await start_bot(app, poll_timeout=1)
+        try:
+            if web_chat is not None:
+                web_chat.bot_clock = BotBriefingClock(app)
+            yield RunningSandbox(server, app, handled)
+        finally:
+            await stop_bot(app)
+
+
+async def _forever() -> AsyncIterator[str]:
+    """No more lines, ever: with ``--web`` the chat goes on after standard input ends."""
+    await asyncio.Event().wait()
+    yield ""  # pragma: no cover - never reached
+
+
+async def _then_forever(lines: AsyncIterator[str]) -> AsyncIterator[str]:
+    async for line in lines:
+        yield line
+    async for line in _forever():
+        yield line  # pragma: no cover - never reached
+
+
 async def _session(
-    settings: Settings, port: int, script: Path | None, now: datetime | None, log_file: Path
+    settings: Settings, port: int, script: Path | None, now: datetime | None, log_file: Path,
+    *, web: bool = False,
 ) -> None:
     typing = script is None and sys.stdin is not None and sys.stdin.isatty()
-    lines = lines_from_file(script) if script else stdin_lines()
+    lines: AsyncIterator[str] | Iterable[str] = (
+        lines_from_file(script) if script else stdin_lines())
+    if web:  # the page is the way in: the terminal shows the chat until interrupted
+        lines = _then_forever(lines if isinstance(lines, AsyncIterator)
+                              else _async_iter(lines))
     with tempfile.TemporaryDirectory(prefix="story-bot-sandbox-") as scratch:
-        async with SandboxServer(SandboxOptions(port=port, now=now)) as server:
-            # The chat exists before the bot starts, so it gets its admin command menu.
-            server.add_user(DEMO_USER_ID, DEMO_NAME, DEMO_USERNAME)
-            server.add_chat(DEMO_USER_ID, "private")
-            app = build_application(
-                sandbox_settings(settings, server.base_url, Path(scratch)), SANDBOX_TOKEN,
-                clock=_pretend(now) if now else None,
-            )
-            handled = HandledUpdates(app)
-            await start_bot(app, poll_timeout=1)
+        async with running_sandbox(settings, Path(scratch), port=port, now=now,
+                                   web=web) as sandbox:
+            server, app = sandbox.server, sandbox.app
             print(_welcome(server, app, log_file), file=sys.stderr, flush=True)
-            try:
-                await run_chat(
-                    server, lines, sys.stdout, echo=not typing, prompt=typing,
-                    ansi=typing and sys.stdout.isatty(), handled=handled,
-                )
-            finally:
-                await stop_bot(app)
+            if web:
+                print(f"sandbox: web chat at {server.web_url} (Ctrl-C stops)",
+                      file=sys.stderr, flush=True)
+            await _until_interrupted(run_chat(
+                server, lines, sys.stdout, echo=not typing, prompt=typing,
+                ansi=typing and sys.stdout.isatty(), handled=sandbox.handled,
+            ))
+
+
+async def _async_iter(lines: Iterable[str]) -> AsyncIterator[str]:
+    for line in lines:
+        yield line
+
+
+async def _until_interrupted(chat: Coroutine[Any, Any, None]) -> None:
+    """Run the chat until it ends, SIGINT or SIGTERM (then the bot stops cleanly)."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.ensure_future(chat)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, task.cancel)
+    try:
+        await task
+    except asyncio.CancelledError:
+        if not task.cancelled():
+            raise
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(sig)
 
 
 def _log_to_file(path: Path, level: str) -> None:
@@ -179,7 +288,7 @@ def _log_to_file(path: Path, level: str) -> None:
 
 def run_sandbox_session(
     settings: Settings, *, port: int, script: Path | None, now: str | None,
-    log_file: Path | None = None,
+    log_file: Path | None = None, web: bool = False,
 ) -> int:
     if script is not None and not script.is_file():
         raise UsageError(f"--script: {script} is not a readable file")
@@ -187,5 +296,5 @@ def run_sandbox_session(
     log_path = (log_file or default_log_file()).resolve()
     _log_to_file(log_path, settings.log_level)
     os.environ.setdefault("PTB_TIMEDELTA", "true")  # PTB's future RetryAfter, no warning
-    asyncio.run(_session(settings, port, script, moment, log_path))
+    asyncio.run(_session(settings, port, script, moment, log_path, web=web))
     return 0

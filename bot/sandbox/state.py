@@ -116,6 +116,7 @@ class SandboxChat:
     blocked: bool = False
     migrated_to: int | None = None
     topics: set[int] = field(default_factory=set)
+    topic_names: dict[int, str] = field(default_factory=dict)  # forum topics' names
 
     @property
     def is_group(self) -> bool:
@@ -193,6 +194,8 @@ class StoredMessage:
     deleted: bool = False
     migrate_to_chat_id: int | None = None
     migrate_from_chat_id: int | None = None
+    via_bot: bool = False  # a user sent the bot's inline result
+    revision: int = 0  # SandboxState.revision when it last changed (set by ``touch``)
 
     @property
     def button_rows(self) -> list[list[dict[str, Any]]]:
@@ -386,6 +389,9 @@ class SandboxState:
         # Set when there may be something new to post: an update, a webhook set or changed.
         # Only these wake the webhook's delivery, not every change notify() reports.
         self.webhook_work = asyncio.Event()
+        # Every change to a message, in order: revision N (1-based) is journal[N - 1], as
+        # (chat id, message id). The web chat pushes changes from it (bot/sandbox/web/).
+        self.journal: list[tuple[int, int]] = []
         self.closing = False
         self.poll_generation = 0
         self._next_update_id = 1
@@ -455,7 +461,30 @@ class SandboxState:
     def store(self, message: StoredMessage) -> StoredMessage:
         """Keep a message."""
         self.messages.setdefault(message.chat_id, {})[message.message_id] = message
+        self.touch(message)
         return message
+
+    @property
+    def revision(self) -> int:
+        """How many message changes there have been (the newest journal entry's number)."""
+        return len(self.journal)
+
+    def touch(self, message: StoredMessage) -> None:
+        """Record that ``message`` was stored or changed (sent, edited, deleted)."""
+        self.journal.append((message.chat_id, message.message_id))
+        message.revision = len(self.journal)
+        self.notify()
+
+    def changed_since(self, revision: int) -> list[StoredMessage]:
+        """Messages changed after ``revision``, each once, in the order of their last
+        change (a message reset away is left out)."""
+        latest: dict[tuple[int, int], None] = {}
+        for key in self.journal[max(revision, 0):]:
+            latest.pop(key, None)
+            latest[key] = None
+        found = (self.message(chat_id, message_id) for chat_id, message_id in latest)
+        return sorted((m for m in found if m is not None and m.revision > revision),
+                      key=lambda m: m.revision)
 
     def message(self, chat_id: int, message_id: int) -> StoredMessage | None:
         """A stored message, deleted or not."""
@@ -505,6 +534,8 @@ class SandboxState:
             data["text"] = message.text
             if message.entities:
                 data["entities"] = list(message.entities)
+        if message.via_bot:
+            data["via_bot"] = self.options.bot.to_user()
         if message.reply_markup and "inline_keyboard" in message.reply_markup:
             data["reply_markup"] = message.reply_markup
         if message.edit_date is not None:

@@ -19,7 +19,7 @@ from typing import Any
 from bot.sandbox.bot_api import migrate_chat
 from bot.sandbox.faults import Fault
 from bot.sandbox.flood import FloodLimits
-from bot.sandbox.html import command_entities
+from bot.sandbox.html import command_entities, parse_html, plain_text
 from bot.sandbox.state import (
     DEMO_USER_ID,
     REPLY_METHODS,
@@ -299,6 +299,7 @@ class UserSide:
         message.text = text
         message.entities = tuple(command_entities(text))
         message.edit_date = state.clock.timestamp()
+        state.touch(message)
         record = state.queue_update(_kind(state.chats[chat_id], "edited_message"),
                                     state.message_json(message))
         return UserPost(record.update_id, message, record.payload)
@@ -434,6 +435,83 @@ class UserSide:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(pending.answered.wait(), timeout)
         return InlineRun(record.update_id, query_id, query, pending.answer)
+
+    async def send_inline_result(
+        self,
+        query_id: str,
+        result_id: str,
+        *,
+        chat_id: int | None = None,
+        thread_id: int | None = None,
+    ) -> UserPost:
+        """The user picks result ``result_id`` of an answered inline query: its message
+        (``input_message_content``, the result's keyboard) is posted in ``chat_id`` (default:
+        the user's private chat with the bot) as the user's, "via @bot", and reaches the bot
+        as a message update with ``via_bot``, as on Telegram. Only text results are sent."""
+        state = self.state
+        pending = state.inline_queries.get(query_id)
+        if pending is None or pending.answer is None:
+            raise LookupError(f"no answered inline query {query_id}")
+        result = next((r for r in pending.answer["results"] if r.get("id") == result_id), None)
+        if result is None:
+            raise LookupError(f"the inline answer has no result {result_id!r}")
+        content = result.get("input_message_content")
+        if not isinstance(content, dict) or "message_text" not in content:
+            raise ValueError("only results with a text message can be sent here")
+        raw = str(content["message_text"])
+        mode = str(content.get("parse_mode") or "").lower()
+        parsed = parse_html(raw) if mode == "html" else plain_text(raw)
+        user = state.ensure_user(pending.user_id)
+        chat = self._chat_for_user(user, chat_id, None)
+        markup = result.get("reply_markup")
+        message = state.store(
+            StoredMessage(
+                chat_id=chat.id,
+                message_id=state.next_message_id(chat.id),
+                date=state.clock.timestamp(),
+                from_bot=False,
+                sender_id=user.id,
+                text=parsed.text,
+                html=raw if mode == "html" else None,
+                entities=parsed.entities,
+                entity_count=parsed.entity_count,
+                reply_markup=markup if isinstance(markup, dict) else None,
+                thread_id=thread_id,
+                via_bot=True,
+            )
+        )
+        record = state.queue_update(_kind(chat, "message"), state.message_json(message))
+        return UserPost(record.update_id, message, record.payload)
+
+    def command_menu(self, chat_id: int, user_id: int) -> list[dict[str, Any]]:
+        """The commands Telegram's "/" menu offers ``user_id`` in ``chat_id``: the first
+        scope that has commands, from the narrowest (that member in that chat) to default,
+        in the user's language before the general list."""
+        state = self.state
+        chat = state.chats.get(chat_id)
+        if chat is None:
+            raise LookupError(f"unknown chat {chat_id}")
+        private = chat.type is ChatType.PRIVATE
+        admin = not private and chat.members.get(user_id) in (MemberStatus.ADMINISTRATOR,
+                                                                MemberStatus.CREATOR)
+        scopes: list[dict[str, Any]] = [{"type": "chat_member", "chat_id": chat_id,
+                                         "user_id": user_id}]
+        if admin:
+            scopes.append({"type": "chat_administrators", "chat_id": chat_id})
+        scopes.append({"type": "chat", "chat_id": chat_id})
+        if admin:
+            scopes.append({"type": "all_chat_administrators"})
+        scopes.append({"type": "all_private_chats" if private else "all_group_chats"})
+        scopes.append({"type": "default"})
+        user = state.users.get(user_id)
+        languages = [user.language_code] if user is not None and user.language_code else []
+        for scope in scopes:
+            key = json.dumps(scope, sort_keys=True)
+            for language in [*languages, ""]:
+                found = state.commands.get((key, language))
+                if found:
+                    return list(found)
+        return []
 
     # -- membership ---------------------------------------------------------------------
     def _member_update(
