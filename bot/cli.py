@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 from zoneinfo import ZoneInfo
 
-from bot.config import Settings, load_settings, parse_zone
+from bot.config import Settings, load_settings, parse_zone, story_index_path
 from bot.errors import BotError, UsageError
 from bot.stories.library import StoryFolderError, StoryLibrary
 
@@ -68,6 +68,11 @@ def _build_parser() -> argparse.ArgumentParser:
         sub.add_argument("folder", nargs="?", type=Path, metavar="FOLDER",
                          help="story folder (default: the configured or bundled one)")
         sub.add_argument("--tz", metavar="ZONE", help="story time zone (IANA name)")
+        sub.add_argument("--index", type=Path, metavar="FILE",
+                         help="keep the story index in FILE and reuse it next time (an "
+                              "unchanged folder is then not read again; the bot's own "
+                              "index may be given, even while it runs); default: a "
+                              "temporary one")
 
     preview = commands.add_parser("preview", help="show the messages the bot would send")
     preview.add_argument("what", choices=("latest", "story", "digest"))
@@ -95,8 +100,9 @@ def _zone(args: argparse.Namespace, settings: Settings) -> ZoneInfo:
     return parse_zone(args.tz, "--tz") if args.tz else settings.stories.timezone
 
 
-def _open_library(folder: Path | None, tz: ZoneInfo, settings: Settings) -> StoryLibrary:
-    library = StoryLibrary(folder or settings.stories.folder, tz)
+def _open_library(folder: Path | None, tz: ZoneInfo, settings: Settings,
+                  index: Path | None = None) -> StoryLibrary:
+    library = StoryLibrary(folder or settings.stories.folder, tz, index_path=index)
     library.rescan()
     return library
 
@@ -107,17 +113,17 @@ def _print_rejections(library: StoryLibrary, out: TextIO) -> None:
 
 
 def _cmd_check(args: argparse.Namespace, settings: Settings) -> int:
-    library = _open_library(args.folder, _zone(args, settings), settings)
+    library = _open_library(args.folder, _zone(args, settings), settings, args.index)
     _print_rejections(library, sys.stdout)
-    print(f"{len(library.stories)} stories loaded, {len(library.rejections)} rejected")
+    print(f"{library.count()} stories loaded, {len(library.rejections)} rejected")
     return EXIT_REJECTED if library.rejections else EXIT_OK
 
 
 def _cmd_export(args: argparse.Namespace, settings: Settings) -> int:
-    library = _open_library(args.folder, _zone(args, settings), settings)
+    library = _open_library(args.folder, _zone(args, settings), settings, args.index)
     _print_rejections(library, sys.stderr)
     out = sys.stdout
-    for story in library.stories:
+    for story in library.iter_stories():  # streamed: a million are never held at once
         out.write(json.dumps(story.to_json(), ensure_ascii=False) + "\n")
     return EXIT_REJECTED if library.rejections else EXIT_OK
 
@@ -137,10 +143,11 @@ def _cmd_preview(args: argparse.Namespace, settings: Settings) -> int:
 
     tz = _zone(args, settings)
     library = _open_library(args.folder, tz, settings)
-    if not library.stories:
+    newest = library.latest(0, 5)
+    if not newest:
         raise UsageError(f"no stories in {library.folder}")
     if args.what == "latest":
-        parts = render_latest(library.stories[:5], tz)
+        parts = render_latest(newest, tz)
     elif args.what == "story":
         if not args.ref:
             raise UsageError("preview story needs REF, e.g. `preview story 1`")
@@ -155,9 +162,8 @@ def _cmd_preview(args: argparse.Namespace, settings: Settings) -> int:
             return EXIT_REJECTED
         parts = render_story(lookup.story, tz)
     else:
-        now = _parse_now(args.now, tz) if args.now else library.stories[0].updated
-        since = now - timedelta(hours=24)
-        fresh = [s for s in library.stories if since < s.updated <= now]
+        now = _parse_now(args.now, tz) if args.now else newest[0].updated
+        fresh = library.updated_between(now - timedelta(hours=24), now)
         parts = render_digest(fresh, tz, local_date=now.astimezone(tz).date(),
                               top_n=settings.briefing.top_n)
     for number, part in enumerate(parts, start=1):
@@ -229,7 +235,9 @@ def _cmd_health(args: argparse.Namespace, settings: Settings) -> int:
 def _cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
     from bot.operations import collect_stats, format_stats
 
-    library = StoryLibrary(settings.stories.folder, settings.stories.timezone)
+    index = story_index_path(settings)  # the bot's, if it has run: a big folder is not reread
+    library = StoryLibrary(settings.stories.folder, settings.stories.timezone,
+                           index_path=index if index.parent.is_dir() else None)
     try:
         library.rescan()
     except StoryFolderError as error:

@@ -28,6 +28,7 @@ from bot.preferences import is_civil_zone
 __all__ = [
     "BOUNDS",
     "DEFAULT_CONFIG_PATH",
+    "STORY_INDEX_NAME",
     "TOKEN_ENV",
     "WEBHOOK_PORTS",
     "WEBHOOK_SECRET_ENV",
@@ -46,6 +47,7 @@ __all__ = [
     "parse_zone",
     "read_token",
     "read_webhook_secret",
+    "story_index_path",
 ]
 
 TOKEN_ENV = "TELEGRAM_BOT_TOKEN"
@@ -58,6 +60,7 @@ CONFIG_ENV = "BOT_CONFIG"
 DEFAULT_CONFIG_PATH = Path("config/bot.yaml")
 DEFAULT_BASE_URL = "https://api.telegram.org/bot"
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///data/bot.sqlite3"
+STORY_INDEX_NAME = "story-index.sqlite3"
 _CLOCK = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 
 
@@ -121,7 +124,11 @@ class TelegramSettings:
 class StoriesSettings:
     folder: Path = field(default_factory=bundled_story_folder)
     timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
-    rescan_seconds: float = 30.0
+    # With watching on, the full rescan is only the safety net (and what counts on network
+    # file systems, where inotify does not fire).
+    rescan_seconds: float = 600.0
+    watch: bool = True
+    index_path: Path | None = None  # None: see story_index_path()
 
 
 @dataclass(frozen=True, slots=True)
@@ -408,6 +415,21 @@ def _folder(value: Any, key: str) -> Path:
     return Path(_string(value, key)).expanduser()
 
 
+def story_index_path(settings: Settings) -> Path:
+    """Where the story index lives: ``stories.index_path``, else ``story-index.sqlite3``
+    beside a SQLite database file, else ``data/story-index.sqlite3``. Each machine keeps
+    its own; deleting it loses nothing (it is rebuilt from the folder)."""
+    if settings.stories.index_path is not None:
+        return settings.stories.index_path
+    prefix = "sqlite+aiosqlite:///"
+    url = settings.database.url
+    if url.startswith(prefix):
+        database = url.removeprefix(prefix).split("?", 1)[0]
+        if database and database != ":memory:" and not database.startswith("file:"):
+            return Path(database).parent / STORY_INDEX_NAME
+    return Path("data") / STORY_INDEX_NAME
+
+
 def _database_url(value: Any, key: str) -> str:
     url = _string(value, key)
     if not url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
@@ -467,6 +489,8 @@ def settings_from_mapping(data: Any, source: Path | None = None) -> Settings:
         folder=st.get("folder", d.stories.folder, _folder),
         timezone=st.get("timezone", d.stories.timezone, _zone),
         rescan_seconds=st.number("rescan_seconds", d.stories.rescan_seconds),
+        watch=st.get("watch", d.stories.watch, _boolean),
+        index_path=st.get("index_path", d.stories.index_path, _folder),
     )
     st.finish()
 

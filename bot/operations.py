@@ -66,7 +66,7 @@ async def collect_stats(db: Database, library: StoryLibrary, now: datetime) -> O
         ended_day=await _ended_since(db, now - timedelta(days=1)),
         ended_week=await _ended_since(db, now - timedelta(days=7)),
         queue=await queries.queue_depth(),
-        stories=len(library.stories),
+        stories=library.count(),
         rejected=len(library.rejections),
         last_scan=library.last_scan,
     )

@@ -195,7 +195,7 @@ def test_just_outside_each_range_is_refused(key: str) -> None:
         ("telegram: {story_parts_at_once: 0}",
          "telegram.story_parts_at_once: must be a whole number from 1 to 50, got 0"),
         ("stories: {rescan_seconds: often}",
-         "stories.rescan_seconds: must be a number, e.g. 30, got 'often'"),
+         "stories.rescan_seconds: must be a number, e.g. 600, got 'often'"),
         ("briefing: {top_n: [3]}",
          "briefing.top_n: must be a whole number, e.g. 8, got [3]"),
         ("monitoring: {port: 0}",

@@ -48,10 +48,12 @@ _LINKED_CHAT_TYPES = frozenset({"channel"})
 
 
 class StorySource(Protocol):
-    """What the builders need from the story library."""
+    """What the builders need from the story library (``StoryLibrary``, which reads them
+    from its index: only the window's stories are ever loaded)."""
 
-    @property
-    def stories(self) -> tuple[Story, ...]: ...
+    def updated_between(self, since: datetime, until: datetime) -> Sequence[Story]:
+        """Stories with ``since < updated <= until``, newest first."""
+        ...
 
 
 @runtime_checkable
@@ -121,7 +123,7 @@ def settings_button(links: StoryLinks) -> Button:
 
 
 class LibraryDigestBuilder:
-    """Briefings from an in-memory story library, filtered by each subscriber's follows."""
+    """Briefings from the story library, filtered by each subscriber's follows."""
 
     def __init__(self, library: StorySource, settings: BriefingSettings, *,
                  bot_username: str | None = None, memo_size: int = 512) -> None:
@@ -138,7 +140,7 @@ class LibraryDigestBuilder:
                until: datetime) -> list[Story]:
         """Stories updated in (since, until] that match the follows, newest first."""
         self.selections += 1
-        chosen = [s for s in self._library.stories
+        chosen = [s for s in self._library.updated_between(since, until)
                   if since < s.updated <= until and matches_follows(s, subscription.follows)]
         chosen.sort(key=latest_order_key)
         return chosen

@@ -120,7 +120,7 @@ def _welcome(server: SandboxServer, app: BotApplication, log_file: Path) -> str:
     if services is not None:
         library = services.library
         rejected = len(library.rejections)
-        stories = (f"{len(library.stories)} stories from {library.folder}"
+        stories = (f"{library.count()} stories from {library.folder}"
                    + (f" ({rejected} rejected: see the log)" if rejected else "") + ". ")
     return (
         f"sandbox: Bot API server at {server.base_url} (user API under {server.url}/sandbox)"

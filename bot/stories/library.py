@@ -1,9 +1,11 @@
-"""A story folder as an index: incremental rescans, latest order, lookup and search.
+"""A story folder as an index: rescans, latest order, lookup and search.
 
-The folder belongs to the newsroom pipeline; the library only reads it. A rescan re-reads
-only files whose size or modification time changed, so a folder of thousands of stories
-costs one listing per rescan. A file that turns invalid keeps its last good version in the
-index (the pipeline may have been caught half-way through a write) and is reported.
+The folder belongs to the newsroom pipeline; the library only reads it, into a persistent
+:class:`~bot.stories.index.StoryIndex` (SQLite with FTS5). A rescan re-reads only files
+whose signature (size, modification time, mode, link target) changed, so a restart with an
+unchanged folder costs one listing and parses nothing. A file that turns invalid keeps its
+last good version in the index (the pipeline may have been caught half-way through a
+write) and is reported.
 
 A symbolic link counts only when it resolves to a file inside the folder; any other link is
 rejected without its target being opened, so a link to ``/proc/self/environ`` cannot leak
@@ -14,26 +16,32 @@ from __future__ import annotations
 
 import bisect
 import errno
+import logging
 import os
 import re
 import stat
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+import threading
+import zlib
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import Literal, overload
 from zoneinfo import ZoneInfo
 
 from bot.errors import BotError, StoryError
-from bot.stories.model import Story, latest_order_key, sorted_latest
+from bot.stories.index import REFUSED, SearchHits, Signature, StoryIndex, signature_hash
+from bot.stories.model import Story
 from bot.stories.naming import is_story_file_name
 from bot.stories.parser import MAX_STORY_BYTES, parse_story
-from bot.stories.search import query_words, words_of
+from bot.stories.search import SearchQuery
 
 __all__ = [
+    "MAX_PREFIX_MATCHES",
     "MIN_REFERENCE",
     "MIN_TYPED_PREFIX",
     "KeyReferences",
+    "LatestStories",
     "Lookup",
     "RescanReport",
     "StoryFolderError",
@@ -46,7 +54,12 @@ MIN_REFERENCE = 8
 """Characters of a key a printed reference shows at least (all of a shorter key)."""
 MIN_TYPED_PREFIX = 6
 """Shortest key prefix a reader may type (STORY_FORMAT.md: "at least 6 characters")."""
-_Signature = tuple[int, int, int]  # (size, mtime in ns, mode) from one stat
+MAX_PREFIX_MATCHES = 100
+"""Stories a key prefix lists at most."""
+_LOG = logging.getLogger(__name__)
+_MASK = (1 << 64) - 1
+_BATCH = 500  # changed files parsed and recorded per transaction
+_REPORT_LIMIT = 1000  # stories of each kind a rescan report lists
 # Never follow a link when opening (the listing decided what a link may reach), and never
 # wait on a FIFO swapped in after the listing.
 _OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK
@@ -76,6 +89,12 @@ class Lookup:
 
     kind: Literal["position", "id", "prefix", "search"]
     matches: tuple[Story, ...]
+    total: int | None = None  # how many matched, when more than ``matches`` holds
+
+    @property
+    def count(self) -> int:
+        """How many stories matched (``matches`` may list only the first of them)."""
+        return len(self.matches) if self.total is None else max(self.total, len(self.matches))
 
     @property
     def story(self) -> Story | None:
@@ -166,38 +185,6 @@ def _key_text(reference: str) -> str | None:
     return text if _KEY_TEXT.match(text) else None
 
 
-@dataclass(slots=True)
-class _Listing:
-    """One look at the folder: what each story file is and where its bytes are."""
-
-    signatures: dict[str, _Signature] = field(default_factory=dict)
-    refused: dict[str, StoryError] = field(default_factory=dict)  # stat failed, bad link
-    links: dict[str, str] = field(default_factory=dict)  # link name -> real path inside
-
-
-@dataclass(slots=True)
-class _FileState:
-    story: Story | None  # the last good version
-    error: StoryError | None  # why the current version is rejected
-
-
-@dataclass(frozen=True, slots=True)
-class _Index:
-    stories: tuple[Story, ...] = ()
-    by_key: dict[str, Story] = field(default_factory=dict)
-    by_id: dict[str, Story] = field(default_factory=dict)
-    rejections: tuple[StoryError, ...] = ()
-    references: KeyReferences = field(default_factory=KeyReferences)
-    # key -> place in ``stories``; built on first use, since an insert shifts every place
-    # after it and most rescans are never followed by a lookup of the old places.
-    _positions: dict[str, int] = field(default_factory=dict)
-
-    def position(self, key: str) -> int | None:
-        if not self._positions and self.stories:
-            self._positions.update({story.key: n for n, story in enumerate(self.stories)})
-        return self._positions.get(key)
-
-
 def _read_all(descriptor: int, size: int) -> bytes:
     """The file's bytes, up to one past the size limit.
 
@@ -237,35 +224,84 @@ def _resolve_link(path: str, inside: str) -> tuple[str, os.stat_result]:
     return target, info
 
 
-def _search_text(parts: Iterable[str]) -> str:
-    """Casefolded words with a leading space each, so `" word" in text` is a prefix match."""
-    return "".join(f" {word}" for part in parts for word in words_of(part))
+
+class LatestStories(Sequence[Story]):
+    """Every story in latest order, read from the index as it is used (never held at
+    once): ``len`` is the count, an item or a slice one query, iteration a stream. For
+    scripts and tests; the bot asks for pages (:meth:`StoryLibrary.latest`)."""
+
+    def __init__(self, library: StoryLibrary) -> None:
+        self._library = library
+
+    def __len__(self) -> int:
+        return self._library.count()
+
+    @overload
+    def __getitem__(self, item: int) -> Story: ...
+    @overload
+    def __getitem__(self, item: slice) -> Sequence[Story]: ...
+
+    def __getitem__(self, item: int | slice) -> Story | Sequence[Story]:
+        if isinstance(item, slice):
+            start, stop, step = item.indices(len(self))
+            if step != 1:
+                return tuple(self)[item]
+            return tuple(self._library.latest(start, max(stop - start, 0)))
+        place = item + len(self) if item < 0 else item
+        found = self._library.latest(place, 1) if place >= 0 else []
+        if not found:
+            raise IndexError(item)
+        return found[0]
+
+    def __iter__(self) -> Iterator[Story]:
+        return self._library.iter_stories()
+
+    def __bool__(self) -> bool:
+        return self._library.count() > 0
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence):
+            return NotImplemented
+        return tuple(self) == tuple(other)
+
+    __hash__ = None  # type: ignore[assignment]
 
 
 class StoryLibrary:
-    """The stories of one folder, in latest order, kept current by :meth:`rescan`."""
+    """The stories of one folder, kept current by :meth:`rescan`, served from a
+    :class:`~bot.stories.index.StoryIndex` so memory does not grow with the archive.
 
-    def __init__(self, folder: Path, tz: ZoneInfo) -> None:
+    ``index_path`` is the index file (``stories.index_path``); None keeps a private
+    temporary one, rebuilt by the first rescan (tools, tests). Everything here is
+    synchronous and thread-safe: the bot calls what may take more than a few milliseconds
+    (rescans, searches, positions far down the list) through ``asyncio.to_thread``; a plain
+    script just calls it::
+
+        library = StoryLibrary(folder, ZoneInfo("UTC"), index_path=Path("index.sqlite3"))
+        library.rescan()          # builds or refreshes the index (nothing reparsed if unchanged)
+        library.count(); library.latest(0, 10); library.search_page("harbour", 0, 10)
+    """
+
+    def __init__(self, folder: Path, tz: ZoneInfo, index_path: Path | None = None) -> None:
         self.folder = folder
         self.tz = tz
         self.last_scan: datetime | None = None
-        self.version = 0  # goes up whenever the index changes (a cache key for renderings)
-        self._files: dict[str, _FileState] = {}
-        self._listed: dict[str, _Signature] = {}  # the last listing, unreadable names left out
-        self._refused: set[str] = set()  # names listed last time whose stat or link failed
-        self._links: dict[str, str] = {}  # link name -> the real path it was read from
-        self._holders: dict[str, set[str]] = {}  # key -> names of files whose story has it
-        self._duplicates: dict[str, list[StoryError]] = {}
-        self._index = _Index()
-        # key -> (the story version, its title words, its other words)
-        self._search_cache: dict[str, tuple[Story, str, str]] = {}
+        self.version = 0  # goes up whenever the stories change (a cache key for renderings)
+        self.index = StoryIndex(index_path, folder=folder, tz=tz)
+        self._seen_change: int | None = None  # the index's change number reported up to
+        self._reported: set[tuple[str, int, str]] = set()
+        self._rejections: tuple[StoryError, ...] = ()
+        self._count = 0
+        self._scan_lock = threading.Lock()
+
+    def close(self) -> None:
+        self.index.close()
 
     # -- reading the folder ---------------------------------------------------------------
     def _entries(self) -> Iterator[os.DirEntry[str]]:
         """The folder's visible ``.txt`` entries, or a clear error about the folder.
 
-        A generator, not a list: holding ten thousand entries at once costs more than the
-        listing itself.
+        A generator, not a list: a million entries are never held at once.
         """
         try:
             with os.scandir(self.folder) as listing:
@@ -280,35 +316,59 @@ class StoryLibrary:
             raise StoryFolderError(
                 f"cannot list story folder {self.folder}: {exc.strerror or exc}") from exc
 
-    def _list(self) -> _Listing:
-        """The signature of every story file, and an error for each that cannot be used.
+    def _inside(self) -> str:
+        return os.path.realpath(self.folder).rstrip(os.sep) + os.sep
 
-        A plain file costs one ``lstat``; only links (known for free from the listing) pay
-        for resolving their target.
-        """
-        listing = _Listing()
-        inside: str | None = None  # the folder's real path, found at the first link
+    def _look(self, name: str, path: str, is_link: bool, inside: str
+              ) -> tuple[Signature, StoryError | None] | None:
+        """One file's signature, or a line-1 error for a file that cannot be used; None
+        when it is gone. A plain file costs one ``lstat``; only links pay for resolving
+        their target."""
+        try:
+            if is_link:
+                target, info = _resolve_link(path, inside)
+                return (info.st_size, info.st_mtime_ns, info.st_mode, target), None
+            info = os.lstat(path)
+            if stat.S_ISLNK(info.st_mode):  # became a link since the listing
+                return self._look(name, path, True, inside)
+        except StoryError as error:
+            return REFUSED, error.with_path(name)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:  # permission, …
+            return REFUSED, StoryError(f"cannot read file: {exc.strerror or exc}", 1, name)
+        return (info.st_size, info.st_mtime_ns, info.st_mode, None), None
+
+    def _listing_digest(self) -> tuple[int, int] | None:
+        """The folder's digest (see :func:`signature_hash`) and file count from one pass,
+        or None when a file cannot be used (those are looked at again by the full pass)."""
+        digest, count = 0, 0
+        crc32 = zlib.crc32
+        inside: str | None = None
         for entry in self._entries():
             name = entry.name
             try:
                 if entry.is_symlink():
                     if inside is None:
-                        inside = os.path.realpath(self.folder).rstrip(os.sep) + os.sep
-                    target, info = _resolve_link(entry.path, inside)
-                    listing.links[name] = target
+                        inside = self._inside()
+                    looked = self._look(name, entry.path, True, inside)
+                    if looked is None:
+                        continue
+                    signature, error = looked
+                    if error is not None:
+                        return None
+                    digest += signature_hash(name, signature)
                 else:
                     info = entry.stat(follow_symlinks=False)
-            except StoryError as error:
-                listing.refused[name] = error.with_path(name)
-                continue
+                    raw = name.encode("utf-8", "surrogateescape")
+                    digest += hash((crc32(raw), len(raw), info.st_size, info.st_mtime_ns,
+                                    info.st_mode)) & _MASK
             except FileNotFoundError:
-                continue  # deleted between listing and stat
-            except OSError as exc:  # permission, …
-                listing.refused[name] = StoryError(
-                    f"cannot read file: {exc.strerror or exc}", 1, name)
                 continue
-            listing.signatures[name] = (info.st_size, info.st_mtime_ns, info.st_mode)
-        return listing
+            except OSError:
+                return None
+            count += 1
+        return digest & _MASK, count
 
     def _read(self, path: str, name: str, size: int) -> Story | None:
         """Parse one file; None when it vanished or stopped being a plain file (a link, a
@@ -334,215 +394,180 @@ class StoryLibrary:
             os.close(descriptor)
         return parse_story(data, name, self.tz)
 
+    def _parse(self, name: str, signature: Signature | None, error: StoryError | None
+               ) -> tuple[str, Signature | None, Story | None, StoryError | None]:
+        """What to record for one changed file (see :meth:`StoryIndex.apply`)."""
+        if signature is None or error is not None:
+            return name, signature, None, error
+        size, _, mode, link = signature
+        if not stat.S_ISREG(mode):
+            return name, signature, None, None  # a folder or device with a story's name
+        try:
+            story = self._read(link or f"{self.folder}{os.sep}{name}", name, size)
+        except StoryError as failure:
+            return name, signature, None, failure.with_path(name)
+        if story is None:  # gone between listing and reading: judged at the next look
+            return name, None, None, None
+        return name, signature, story, None
+
+    def _record(self, changes: Sequence[tuple[str, Signature | None, StoryError | None]]
+                ) -> None:
+        """Parse changed files (outside any transaction) and record them in one."""
+        parsed = [self._parse(*change) for change in changes]
+        if not parsed:
+            return
+        with self.index.transaction() as conn:
+            touched: set[str] = set()
+            for name, signature, story, error in parsed:
+                touched |= self.index.apply(conn, name, signature, story, error)
+            self.index.show(conn, sorted(touched))
+
+    # -- scanning ---------------------------------------------------------------------
     def rescan(self, now: datetime | None = None) -> RescanReport:
         """Bring the index up to date with the folder and report what changed.
 
-        Only files whose (size, mtime) signature changed are read; only the keys they touch
-        are re-indexed, so one new file in a folder of thousands costs a listing and a parse.
+        One pass over the listing sums the files' signatures; when the sum and count match
+        the index's, nothing was added, changed or removed, and nothing is read. Otherwise
+        the listing goes into a temporary table, SQLite finds the differences, and only
+        those files are parsed, a batch per transaction. The report also holds what other
+        processes sharing the index changed since this one last looked.
         """
-        listing = self._list()
-        listed, refused, links = listing.signatures, listing.refused, listing.links
-        self.last_scan = now or datetime.now(UTC)
-        if listed == self._listed and links == self._links and not refused and not self._refused:
-            return RescanReport()  # the common case, decided by dict comparisons in C
+        with self._scan_lock:
+            after = self._watermark()
+            listed = self._listing_digest()
+            self.last_scan = now or datetime.now(UTC)
+            if listed is None or listed != self.index.listing_digest():
+                self._sync_all()
+            return self._report(after)
 
-        previous = self._files
-        files = dict(previous)
-        changed = previous.keys() - listed.keys() - refused.keys()  # removed
-        for name in changed:
-            del files[name]
-        relinked = {name for name in links.keys() | self._links.keys()
-                    if links.get(name) != self._links.get(name)}
-        for name, error in refused.items():
-            old = previous.get(name)
-            files[name] = _FileState(old.story if old else None, error)
-            if old is None or old.error != error:
-                changed.add(name)
-        last = self._listed
-        prefix = f"{self.folder}{os.sep}"
-        vanished: list[str] = []
-        for name, signature in listed.items():
-            if last.get(name) == signature and name not in relinked:
-                continue
-            changed.add(name)
-            old = previous.get(name)
-            size, _, mode = signature
-            if not stat.S_ISREG(mode):
-                files.pop(name, None)  # a folder or device with a story's name, or its link
-                continue
-            try:
-                story = self._read(links.get(name) or prefix + name, name, size)
-            except StoryError as error:
-                files[name] = _FileState(old.story if old else None, error.with_path(name))
-                continue
-            if story is None:  # gone between listing and reading
-                files.pop(name, None)
-                vanished.append(name)
-            else:
-                files[name] = _FileState(story, None)
-        for name in vanished:
-            del listed[name]
-        self._files, self._listed, self._refused = files, listed, set(refused)
-        self._links = links
-        if not changed:
-            return RescanReport()
-        return self._reindex(changed, previous)
+    def rescan_names(self, names: Iterable[str], now: datetime | None = None) -> RescanReport:
+        """Look only at the named files of the folder (what a watcher saw change)."""
+        with self._scan_lock:
+            after = self._watermark()
+            inside = self._inside()
+            wanted = sorted({n for n in names if is_story_file_name(n) and os.sep not in n})
+            known = self.index.file_rows(wanted)
+            changes: list[tuple[str, Signature | None, StoryError | None]] = []
+            for name in wanted:
+                path = f"{self.folder}{os.sep}{name}"
+                looked = self._look(name, path, False, inside)  # lstat tells a link
+                row = known.get(name)
+                if looked is None:
+                    if row is not None:
+                        changes.append((name, None, None))
+                    continue
+                signature, error = looked
+                if row is None or row.signature != signature or error is not None:
+                    changes.append((name, signature, error))
+            self._record(changes)
+            if now is not None:
+                self.last_scan = now
+            return self._report(after)
 
-    def _first_index(self) -> RescanReport:
-        """The first load: every story is new, so the index is built in one pass."""
-        holders: dict[str, set[str]] = {}
-        by_key: dict[str, Story] = {}
-        shared: list[str] = []  # keys held by more than one file
-        for name, state in self._files.items():
-            story = state.story
-            if story is None:
-                continue
-            names = holders.get(story.key)
-            if names is None:
-                holders[story.key] = {name}
-                by_key[story.key] = story
-            else:
-                names.add(name)
-                shared.append(story.key)
-        self._holders = holders
-        for key in set(shared):
-            winner = self._winner(key)
-            assert winner is not None
-            by_key[key] = winner
-        stories = tuple(sorted_latest(by_key.values()))
-        rejections = self._rejections()
-        self.version += 1
-        self._index = _Index(stories, by_key, {s.id: s for s in stories}, rejections,
-                             KeyReferences(by_key))
-        return RescanReport(new=stories, rejected=rejections)
+    def _watermark(self) -> int:
+        if self._seen_change is None:  # a first scan reports only what it changes itself
+            self._seen_change = self.index.last_change()
+        return self._seen_change
 
-    def _rejections(self) -> tuple[StoryError, ...]:
-        return tuple(sorted(
-            [state.error for state in self._files.values() if state.error is not None]
-            + [error for errors in self._duplicates.values() for error in errors],
-            key=lambda error: (error.path, error.line)))
+    def _sync_all(self) -> None:
+        conn = self.index.connection()
+        conn.execute("CREATE TEMP TABLE IF NOT EXISTS listing (name TEXT PRIMARY KEY, "
+                     "size INTEGER, mtime_ns INTEGER, mode INTEGER, link TEXT, "
+                     "error_line INTEGER, error TEXT)")
+        conn.execute("DELETE FROM temp.listing")
+        inside = self._inside()
 
-    def _reindex(self, changed: set[str], previous: dict[str, _FileState]) -> RescanReport:
-        if not previous:
-            return self._first_index()
-        old = self._index
-        files, holders_of = self._files, self._holders
-        affected: set[str] = set()
-        for name in changed:
-            before = previous.get(name)
-            if before is not None and before.story is not None:
-                affected.add(before.story.key)
-                holders = holders_of.get(before.story.key)
-                if holders is not None:
-                    holders.discard(name)
-            after = files.get(name)
-            if after is not None and after.story is not None:
-                key = after.story.key
-                affected.add(key)
-                holders = holders_of.get(key)
-                if holders is None:
-                    holders_of[key] = {name}
-                else:
-                    holders.add(name)
+        def rows() -> Iterator[tuple[object, ...]]:
+            for entry in self._entries():
+                looked = self._look(entry.name, entry.path, entry.is_symlink(), inside)
+                if looked is None:
+                    continue
+                (size, mtime, mode, link), error = looked
+                yield (entry.name, size, mtime, mode, link,
+                       error.line if error else None, error.message if error else None)
 
-        by_key = dict(old.by_key)
-        by_id = dict(old.by_id)
-        outgoing: list[Story] = []
-        incoming: list[Story] = []
-        for key in affected:
-            holders = holders_of.get(key)
-            if holders is not None and len(holders) == 1 and key not in self._duplicates:
-                winner = files[next(iter(holders))].story  # the common case: no duplicate
-            else:
-                winner = self._winner(key)
-            shown = old.by_key.get(key)
-            if winner is shown:
-                continue
-            if shown is not None:
-                outgoing.append(shown)
-                del by_id[shown.id]
-            if winner is None:
-                del by_key[key]
-            else:
-                by_key[key] = winner
-                by_id[winner.id] = winner
-                incoming.append(winner)
-        stories = self._reorder(old, outgoing, incoming, by_key)
-        rejections = self._rejections()
-        self.version += 1
-        added = [s.key for s in incoming if s.key not in old.by_key]
-        removed = [s.key for s in outgoing if s.key not in by_key]
-        big = len(added) + len(removed) > max(16, len(by_key) // 16)
-        references = (KeyReferences(by_key) if big
-                      else old.references.changed(added, removed))
-        self._index = _Index(stories, by_key, by_id, rejections, references)
-        for story in outgoing:
-            self._search_cache.pop(story.key, None)
-        reported = {(e.path, e.line, e.message) for e in old.rejections}
-        known = old.by_key
-        return RescanReport(
-            new=tuple(s for s in incoming if s.key not in known),
-            updated=tuple(s for s in incoming if s.key in known),
-            removed=tuple(s for s in outgoing if s.key not in by_key),
-            rejected=tuple(e for e in rejections if (e.path, e.line, e.message) not in reported),
-        )
+        conn.execute("BEGIN")
+        try:
+            conn.executemany("INSERT OR REPLACE INTO temp.listing VALUES (?, ?, ?, ?, ?, ?, ?)",
+                             rows())
+        finally:
+            conn.execute("COMMIT")
+        last = ""
+        while True:  # changed and new files, a batch at a time in name order
+            batch = conn.execute(
+                "SELECT l.name, l.size, l.mtime_ns, l.mode, l.link, l.error_line, l.error "
+                "FROM temp.listing l LEFT JOIN files f ON f.name = l.name WHERE l.name > ? "
+                "AND (f.name IS NULL OR f.size != l.size OR f.mtime_ns != l.mtime_ns OR "
+                "f.mode != l.mode OR f.link IS NOT l.link OR l.error IS NOT NULL) "
+                "ORDER BY l.name LIMIT ?", (last, _BATCH)).fetchall()
+            if not batch:
+                break
+            self._record([
+                (name, (size, mtime, mode, link),
+                 StoryError(message, line, name) if message is not None else None)
+                for name, size, mtime, mode, link, line, message in batch])
+            last = batch[-1][0]
+        while True:  # removed files
+            gone = [row[0] for row in conn.execute(
+                "SELECT name FROM files WHERE name NOT IN (SELECT name FROM temp.listing) "
+                "ORDER BY name LIMIT ?", (_BATCH,))]
+            if not gone:
+                break
+            self._record([(name, None, None) for name in gone])
+        conn.execute("DELETE FROM temp.listing")
 
-    def _winner(self, key: str) -> Story | None:
-        """The story holding ``key``: later ``updated`` wins, on a tie the later name."""
-        holders = self._holders.get(key)
-        self._duplicates.pop(key, None)
-        if not holders:
-            self._holders.pop(key, None)
-            return None
-        if len(holders) == 1:  # the common case: no duplicate to weigh
-            return self._story(next(iter(holders)))
-        names = sorted(holders)
-        best = names[0]
-        for name in names[1:]:
-            if self._story(name).updated >= self._story(best).updated:
-                best = name
-        losers = [name for name in names if name != best]
-        if losers:
-            self._duplicates[key] = [StoryError(f"duplicate key {key} (kept {best})", 1, name)
-                                     for name in losers]
-        return self._story(best)
-
-    def _story(self, name: str) -> Story:
-        story = self._files[name].story
-        assert story is not None
-        return story
-
-    @staticmethod
-    def _reorder(old: _Index, outgoing: list[Story], incoming: list[Story],
-                 by_key: dict[str, Story]) -> tuple[Story, ...]:
-        """Latest order: a full sort after big changes, else remove and insert in place."""
-        if len(outgoing) + len(incoming) > max(16, len(old.stories) // 16):
-            return tuple(sorted_latest(by_key.values()))
-        ordered = list(old.stories)
-        places = (old.position(s.key) for s in outgoing)
-        for position in sorted((p for p in places if p is not None), reverse=True):
-            del ordered[position]
-        for story in incoming:
-            bisect.insort(ordered, story, key=latest_order_key)
-        return tuple(ordered)
+    def _report(self, after: int) -> RescanReport:
+        changes = self.index.changes(after)
+        self._seen_change = changes.upto
+        rejections = tuple(self.index.rejections())
+        current = {(e.path, e.line, e.message) for e in rejections}
+        fresh = tuple(e for e in rejections if (e.path, e.line, e.message) not in self._reported)
+        self._reported = current
+        if changes.upto != after or rejections != self._rejections:
+            self.version += 1
+        self._rejections = rejections
+        self._count = self.index.count()
+        new, updated, removed = changes.counts
+        if new + updated + removed > len(changes.new) + len(changes.updated) + len(
+                changes.removed):
+            _LOG.info("stories changed: %d new, %d updated, %d removed (the report lists "
+                      "the newest %d of each)", new, updated, removed, _REPORT_LIMIT)
+        return RescanReport(changes.new, changes.updated, changes.removed, fresh)
 
     # -- reading the index ---------------------------------------------------------------
     @property
-    def stories(self) -> tuple[Story, ...]:
-        """Every loaded story, newest first (latest order)."""
-        return self._index.stories
+    def stories(self) -> LatestStories:
+        """Every story, newest first (latest order), as a lazy view of the index."""
+        return LatestStories(self)
 
     @property
     def rejections(self) -> tuple[StoryError, ...]:
         """Every file currently rejected, as ``PATH:LINE: message`` errors."""
-        return self._index.rejections
+        return self._rejections
+
+    def count(self) -> int:
+        """How many stories there are (as of the last rescan; no query)."""
+        return self._count
+
+    def latest(self, offset: int, limit: int) -> list[Story]:
+        """Stories ``offset``… in latest order, at most ``limit`` (a page of /latest)."""
+        return self.index.latest(offset, limit)
+
+    def iter_stories(self) -> Iterator[Story]:
+        """Every story in latest order, streamed in small batches (``export``)."""
+        return self.index.iter_latest()
+
+    def updated_between(self, since: datetime, until: datetime) -> list[Story]:
+        """Stories with ``since < updated <= until``, in latest order (briefings)."""
+        return self.index.updated_between(since, until)
 
     def get(self, key: str) -> Story | None:
-        return self._index.by_key.get(key)
+        return self.index.get(key)
 
     def position_of(self, key: str) -> int | None:
-        """0-based place of ``key`` in latest order (for paging anchored on keys)."""
-        return self._index.position(key)
+        """0-based place of ``key`` in latest order (for paging anchored on keys); costs a
+        count of the stories before it, so call it off the event loop."""
+        return self.index.position(key)
 
     def find(self, reference: str) -> Lookup:
         """Resolve what a reader typed after /story: a number is a place in latest order
@@ -550,12 +575,11 @@ class StoryLibrary:
         printed reference, a key prefix of at least :data:`MIN_TYPED_PREFIX` characters
         (``-`` or ``_``); else the words are searched."""
         ref = reference.strip()
-        index = self._index
         if _POSITION.match(ref):
             position = int(ref)
-            in_range = 1 <= position <= len(index.stories)
-            return Lookup("position", (index.stories[position - 1],) if in_range else ())
-        by_id = index.by_id.get(ref)
+            found = self.latest(position - 1, 1) if position >= 1 else []
+            return Lookup("position", tuple(found))
+        by_id = self.index.by_id(ref)
         if by_id is not None:
             return Lookup("id", (by_id,))
         lookup = self._by_reference(ref)
@@ -563,20 +587,25 @@ class StoryLibrary:
             return lookup
         if ref.isdecimal():  # a long number matching no key is still a number
             return Lookup("position", ())
-        return Lookup("search", self.search(ref))
+        hits = self.search_page(ref, 0, MAX_PREFIX_MATCHES)
+        return Lookup("search", hits.stories, hits.total)
 
     # -- references: /story_<ref> -------------------------------------------------------
     def reference(self, story: Story) -> str:
         """The short reference printed for ``story`` (``/story_<ref>``): the shortest prefix
         of its key unique among the loaded stories, at least :data:`MIN_REFERENCE`
-        characters, ``-`` written ``_``. Costs two bisections; it can grow when a story
+        characters, ``-`` written ``_``. Costs two index lookups; it can grow when a story
         sharing a longer prefix arrives, and older references then list both stories."""
-        return self._index.references.reference(story.key)
+        key = story.key
+        before, after = self.index.neighbours(key)
+        return KeyReferences([k for k in (before, key, after) if k is not None]
+                             ).reference(key)
 
     def by_reference(self, reference: str) -> tuple[Story, ...]:
         """The stories a reference names: the one whose key it spells out, else every story
-        whose key starts with it (newest first); nothing for a reference shorter than
-        :data:`MIN_TYPED_PREFIX` that is no whole key, or holding a character no key has."""
+        whose key starts with it (newest first, at most :data:`MAX_PREFIX_MATCHES`);
+        nothing for a reference shorter than :data:`MIN_TYPED_PREFIX` that is no whole key,
+        or holding a character no key has."""
         lookup = self._by_reference(reference)
         return lookup.matches if lookup is not None else ()
 
@@ -584,54 +613,30 @@ class StoryLibrary:
         text = _key_text(reference)
         if text is None:
             return None
-        index = self._index
-        exact = index.by_key.get(text)
+        exact = self.index.get(text)
         if exact is not None:
             return Lookup("id", (exact,))
         if len(text) < MIN_TYPED_PREFIX:
             return None
-        keys = index.references.matching(text)
+        keys = self.index.keys_from(text, MAX_PREFIX_MATCHES)
         if not keys:
             return None
-        return Lookup("prefix", tuple(sorted_latest(index.by_key[k] for k in keys)))
+        return Lookup("prefix", tuple(self.index.by_keys(keys)))
 
+    # -- search ---------------------------------------------------------------------------
     def search(self, text: str) -> tuple[Story, ...]:
-        """Stories containing every searched word (as a word prefix, any case; see
-        :func:`bot.stories.search.query_words`: single characters are not searched).
+        """Stories matching every searched word (each as a word prefix, any case, without
+        diacritics) and every "quoted phrase": title matches first, each group by relevance
+        (newest first for very common words); at most the first thousand. Nothing when no
+        word is left to search for. Call it off the event loop."""
+        hits = self.search_page(text, 0, 1000)
+        return hits.stories
 
-        Stories whose title holds every word come first, then the others; each group in
-        latest order. Nothing when no word is left to search for.
-        """
-        words = query_words(text)
-        if not words:
-            return ()
-        needles = [f" {word}" for word in words]
-        in_title: list[Story] = []
-        in_body: list[Story] = []
-        for story in self._index.stories:
-            title, body = self._texts(story)
-            if all(needle in title for needle in needles):
-                in_title.append(story)
-            elif all(needle in title or needle in body for needle in needles):
-                in_body.append(story)
-        return (*in_title, *in_body)
+    def search_page(self, text: str, offset: int, limit: int) -> SearchHits:
+        """One page of :meth:`search`'s results, with how many there are."""
+        return self.index.search(SearchQuery.parse(text), offset, limit)
 
     def prepare_search(self) -> int:
-        """Build the search words of every story that has none for its current version;
-        returns how many. The bot runs it in a worker thread after a start, so the first
-        search does not hold up every chat while thousands of stories are read."""
-        built = 0
-        for story in self._index.stories:
-            cached = self._search_cache.get(story.key)
-            if cached is None or cached[0] is not story:
-                self._texts(story)
-                built += 1
-        return built
-
-    def _texts(self, story: Story) -> tuple[str, str]:
-        cached = self._search_cache.get(story.key)
-        if cached is None or cached[0] is not story:  # none yet, or an older version's
-            cached = (story, _search_text((story.title,)),
-                      _search_text((*story.highlights, *story.story, *story.opinions)))
-            self._search_cache[story.key] = cached
-        return cached[1], cached[2]
+        """Nothing to prepare any more: the index is searchable as soon as it is scanned
+        (kept for callers of the in-memory library; returns 0, the stories prepared)."""
+        return 0

@@ -79,7 +79,7 @@ async def on_reload(update: Update, context: BotContext) -> None:
         await update.effective_message.reply_text("The story folder cannot be read right now; "
                                                   "see the log for the reason.")
         return
-    lines = [f"<b>Rescanned</b> {len(services.library.stories)} stories: "
+    lines = [f"<b>Rescanned</b> {services.library.count()} stories: "
              f"{len(report.new)} new, {len(report.updated)} updated, "
              f"{len(report.removed)} removed."]
     for label, stories in (("New", report.new), ("Updated", report.updated),

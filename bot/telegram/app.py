@@ -21,7 +21,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot.config import Settings
+from bot.config import Settings, story_index_path
 from bot.delivery.heartbeat import WorkerHeartbeat
 from bot.delivery.ratelimiter import LaneRateLimiter
 from bot.delivery.wiring import register_due_scan
@@ -30,6 +30,7 @@ from bot.storage.database import Database
 from bot.storage.owner_lock import DatabaseOwnerLock, sqlite_file
 from bot.storage.retry import DatabaseRetry
 from bot.stories.library import StoryLibrary
+from bot.stories.watch import StoryWatcher
 from bot.telegram import admin, broadcasting, reader, subscribers
 from bot.telegram.commands import menu
 from bot.telegram.context import BotApplication, BotContext, BotData, BotServices
@@ -43,7 +44,7 @@ from bot.telegram.observability import (
     build_monitoring_server,
     scan_observer,
 )
-from bot.telegram.refresh import prepare_search_job, rescan_job, rescan_stories
+from bot.telegram.refresh import catch_up_stories, rescan_job, rescan_stories
 from bot.telegram.throttle import UserThrottle
 from bot.telegram.transport import use_http_client
 
@@ -117,7 +118,8 @@ def build_application(settings: Settings, token: str, *,
     """
     services = BotServices(
         settings=settings,
-        library=library or StoryLibrary(settings.stories.folder, settings.stories.timezone),
+        library=library or StoryLibrary(settings.stories.folder, settings.stories.timezone,
+                                        index_path=story_index_path(settings)),
         throttle=UserThrottle(settings.telegram.commands_per_minute),
         role=role,
     )
@@ -129,13 +131,15 @@ def build_application(settings: Settings, token: str, *,
     monitor = services.monitor = build_monitoring_server(services, metrics) \
         if settings.monitoring.port is not None else None
 
+    watching: list[StoryWatcher] = []
+
     async def start_delivery(app: BotApplication, db: Database, retry: DatabaseRetry) -> None:
         engine = services.engine = DeliveryEngine.create(
             db, app.bot, services.library, settings, services.clock, status=services.status,
             retry=retry, exclusive=services.owner_lock is not None, role=role)
         services.wake_sender = engine.wake
         await rescan_stories(services)
-        await engine.alerts.catch_up(services.library.stories, services.clock())
+        await engine.alerts.catch_up(await catch_up_stories(services), services.clock())
         jobs = app.job_queue
         assert jobs is not None
         register_due_scan(jobs, engine.scan, settings.delivery, clock=services.clock,
@@ -179,15 +183,20 @@ def build_application(settings: Settings, token: str, *,
             await start_updates(app)
         jobs = app.job_queue
         assert jobs is not None
-        if role != "delivery":  # readers search
-            jobs.run_once(prepare_search_job, when=0, name="prepare-search")
         jobs.run_repeating(supervised("story rescan", rescan_job),
                            interval=settings.stories.rescan_seconds,
                            first=settings.stories.rescan_seconds, name="rescan")
+        if settings.stories.watch:  # new files within a second; the rescan is the net
+            watching.append(StoryWatcher(
+                settings.stories.folder,
+                lambda names: rescan_stories(services, names)))
+            watching[0].start()
         if monitor is not None:  # `run` starts it earlier, while it waits for Telegram
             await monitor.start()
 
     async def post_stop(app: BotApplication) -> None:
+        while watching:
+            await watching.pop().stop()
         if services.engine is not None:
             await services.engine.sender.stop()
 

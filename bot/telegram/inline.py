@@ -6,6 +6,8 @@ reference is a deep link into a private chat, like the button under it.
 
 from __future__ import annotations
 
+import asyncio
+
 from telegram import (
     InlineKeyboardButton,
     InlineKeyboardMarkup,
@@ -48,8 +50,13 @@ async def on_inline_query(update: Update, context: BotContext) -> None:
     if start is None:
         await query.answer([], cache_time=30, is_personal=False)
         return
-    stories = services.library.search(words) if words else services.library.stories
-    page = stories[start:start + INLINE_PAGE]
+    library = services.library
+    if words:
+        hits = await asyncio.to_thread(library.search_page, words, start, INLINE_PAGE)
+        page, total = list(hits.stories), hits.total
+    else:
+        page, total = await asyncio.to_thread(library.latest, start, INLINE_PAGE), \
+            library.count()
     zone = await services.reader_zone()
     links = StoryLinks.deep_links(services.bot_username, services.library.reference)
     results = [
@@ -64,6 +71,6 @@ async def on_inline_query(update: Update, context: BotContext) -> None:
         )
         for story in page
     ]
-    more = start + INLINE_PAGE < len(stories)
+    more = start + INLINE_PAGE < total
     await query.answer(results, next_offset=str(start + INLINE_PAGE) if more else None,
                        cache_time=30, is_personal=False)

@@ -50,7 +50,7 @@ def build_metrics(services: BotServices, limiter: object) -> BotMetrics:
         refused=refused,
         sender_stats=lambda: engine_stat("stats"),
         database_retries=lambda: services.db_retry.retries if services.db_retry else 0,
-        stories=lambda: (len(services.library.stories), len(services.library.rejections)),
+        stories=lambda: (services.library.count(), len(services.library.rejections)),
     ))
 
 

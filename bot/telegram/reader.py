@@ -12,6 +12,7 @@ would hold the chat for a minute.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 from html import escape
@@ -166,9 +167,9 @@ async def _latest_page(context: BotContext, message: Message, start: int,
     cached = services.latest_pages.get(cache_key)
     if cached is not None:
         return cached
-    stories = services.library.stories
-    page = stories[start:start + size]
-    total = len(stories)
+    library = services.library
+    total = library.count()
+    page = await asyncio.to_thread(library.latest, start, size)
     footer = f"{start + 1}–{start + len(page)} of {total}" if total > size else ""
     text = render_latest_page(page, zone, header="📰 Latest stories",
                               first_number=start + 1, footer=footer, links=links)
@@ -180,16 +181,21 @@ async def _latest_page(context: BotContext, message: Message, start: int,
 
 async def _search_page(context: BotContext, message: Message, query: str, session: str,
                        page_number: int) -> tuple[str, InlineKeyboardMarkup] | None:
-    results = context.services.library.search(query)
-    if not results:
+    library = context.services.library
+    hits = await asyncio.to_thread(library.search_page, query, page_number * SEARCH_PAGE,
+                                   SEARCH_PAGE)
+    if not hits.total:
         return None
-    pages = (len(results) + SEARCH_PAGE - 1) // SEARCH_PAGE
-    page_number = min(page_number, pages - 1)
-    start = page_number * SEARCH_PAGE
-    page = results[start:start + SEARCH_PAGE]
+    pages = (hits.total + SEARCH_PAGE - 1) // SEARCH_PAGE
+    if page_number >= pages:  # the results shrank since this page was shown
+        page_number = pages - 1
+        hits = await asyncio.to_thread(library.search_page, query,
+                                       page_number * SEARCH_PAGE, SEARCH_PAGE)
+    page = hits.stories
     footer = f"Page {page_number + 1} of {pages}" if pages > 1 else ""
+    found = f"More than {hits.total}" if hits.more else str(hits.total)
     zone = await context.services.reader_zone(destination_of(message))
-    text = render_headlines(page, zone, header=f"🔎 {len(results)} found for “{_echo(query)}”",
+    text = render_headlines(page, zone, header=f"🔎 {found} found for “{_echo(query)}”",
                             footer=footer, links=_links(context, message),
                             marks=query_words(query))
     keyboard = search_keyboard(page, session, page_number, has_more=page_number + 1 < pages)
@@ -235,7 +241,7 @@ async def on_latest(update: Update, context: BotContext) -> None:
                                      + usage("latest"))
             return
         size = int(context.args[0])
-    if not context.services.library.stories:
+    if not context.services.library.count():
         await message.reply_text("No stories yet — please check back soon.")
         return
     text, keyboard = await _latest_page(context, message, 0, size)
@@ -243,11 +249,12 @@ async def on_latest(update: Update, context: BotContext) -> None:
 
 
 async def _reply_choices(message: Message, context: BotContext, matches: Sequence[Story],
-                         header: str, marks: Sequence[str] = ()) -> None:
+                         header: str, marks: Sequence[str] = (), total: int | None = None
+                         ) -> None:
     """A list to pick from (plain text ``header``); ``marks``: the searched words, when the
-    matches are search results."""
+    matches are search results; ``total``: how many matched, when more than listed."""
     shown = matches[:MAX_CHOICES]
-    more = len(matches) - len(shown)
+    more = (len(matches) if total is None else total) - len(shown)
     zone = await context.services.reader_zone(destination_of(message))
     text = render_headlines(shown, zone, header=header, links=_links(context, message),
                             footer=f"and {more} more — try more words" if more else "",
@@ -263,18 +270,19 @@ async def on_story(update: Update, context: BotContext) -> None:
     if not reference:
         await message.reply_text(usage("story"))
         return
-    lookup = context.services.library.find(reference)
+    lookup = await asyncio.to_thread(context.services.library.find, reference)
     if lookup.story is not None:
         await _send_story(message, lookup.story, context)
     elif lookup.matches:
         await _reply_choices(message, context, lookup.matches,
-                             f"{len(lookup.matches)} stories match “{_echo(reference)}” — "
+                             f"{lookup.count} stories match “{_echo(reference)}” — "
                              "pick one:",
-                             query_words(reference) if lookup.kind == "search" else ())
+                             query_words(reference) if lookup.kind == "search" else (),
+                             total=lookup.count)
     elif lookup.kind == "position":
         await message.reply_text(
             f"There is no story number {escape(reference.strip())}; there are "
-            f"{len(context.services.library.stories)}. /latest shows the newest ones.")
+            f"{context.services.library.count()}. /latest shows the newest ones.")
     elif lookup.kind == "search" and not query_words(reference):
         await message.reply_text(_nothing_to_search(reference))
     else:
@@ -382,7 +390,7 @@ async def on_button(update: Update, context: BotContext) -> None:
         await query.answer()
         await _send_story(message, story, context)
     elif isinstance(action, LatestPage):
-        anchor = library.position_of(action.anchor)
+        anchor = await asyncio.to_thread(library.position_of, action.anchor)
         if anchor is None:
             await query.answer("That list changed — here are the latest stories.")
             start = 0

@@ -4,22 +4,34 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
 
 from bot.stories.library import RescanReport, StoryFolderError
+from bot.stories.model import Story
 from bot.telegram.context import BotContext, BotServices
 
-__all__ = ["prepare_search_job", "rescan_job", "rescan_stories"]
+__all__ = ["CATCH_UP_WINDOW", "catch_up_stories", "rescan_job", "rescan_stories"]
 
 log = logging.getLogger(__name__)
 
+CATCH_UP_WINDOW = timedelta(days=7)
+"""How far back a start looks for story versions no alert was planned for: the archive
+can hold a million stories, and an alert about a story older than this is news to no one."""
+_FAR_FUTURE = datetime(9000, 1, 1, tzinfo=UTC)
 
-async def rescan_stories(services: BotServices) -> RescanReport | None:
-    """Rescan the folder off the event loop; each rejection is logged once.
+
+async def rescan_stories(services: BotServices, names: Iterable[str] | None = None
+                         ) -> RescanReport | None:
+    """Rescan the folder (or only the ``names`` a watcher saw change) off the event loop
+    and plan alerts for what is new; each rejection is logged once.
 
     None when the folder itself cannot be read (the loaded stories stay).
     """
+    library = services.library
     try:
-        report = await asyncio.to_thread(services.library.rescan)
+        report = await asyncio.to_thread(
+            library.rescan if names is None else lambda: library.rescan_names(names))
     except StoryFolderError as error:
         log.warning("story rescan failed: %s", error)
         return None
@@ -29,15 +41,16 @@ async def rescan_stories(services: BotServices) -> RescanReport | None:
         await services.engine.alerts.plan(report.new, report.updated, services.clock())
     if report.changed:
         log.info("stories rescanned new=%d updated=%d removed=%d total=%d", len(report.new),
-                 len(report.updated), len(report.removed), len(services.library.stories))
+                 len(report.updated), len(report.removed), services.library.count())
     return report
 
 
-async def prepare_search_job(context: BotContext) -> None:
-    """Once after a start: build every story's search words off the event loop. (After a
-    rescan only the few new versions lack them, which a search builds cheaply itself.)"""
-    built = await asyncio.to_thread(context.services.library.prepare_search)
-    log.info("search prepared for %d stories", built)
+async def catch_up_stories(services: BotServices) -> list[Story]:
+    """The stories a start checks for alerts missed while the bot was down: those updated
+    within :data:`CATCH_UP_WINDOW`, read from the index off the event loop."""
+    library = services.library
+    since = services.clock() - CATCH_UP_WINDOW
+    return await asyncio.to_thread(library.updated_between, since, _FAR_FUTURE)
 
 
 async def rescan_job(context: BotContext) -> None:

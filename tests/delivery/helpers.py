@@ -25,7 +25,7 @@ def make_story(key: str, title: str, updated: datetime, highlights: tuple[str, .
 
 
 class FakeLibrary:
-    """The one property the delivery code reads from a StoryLibrary."""
+    """What the delivery code reads from a StoryLibrary."""
 
     def __init__(self, stories: list[Story] | None = None) -> None:
         self.items: list[Story] = list(stories or [])
@@ -33,6 +33,9 @@ class FakeLibrary:
     @property
     def stories(self) -> tuple[Story, ...]:
         return tuple(sorted(self.items, key=latest_order_key))
+
+    def updated_between(self, since: datetime, until: datetime) -> tuple[Story, ...]:
+        return tuple(s for s in self.stories if since < s.updated <= until)
 
 
 

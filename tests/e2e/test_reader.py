@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from pathlib import Path
 
 import pytest
 from telegram.request import HTTPXRequest
 
+from bot.sandbox import SandboxServer
 from bot.telegram.redaction import REDACTED, install_token_redaction
 from bot.telegram.transport import AiohttpRequest
-from tests.e2e.conftest import TOKEN, USER, Chat, footer, handled, until
+from tests.e2e.conftest import (
+    TOKEN,
+    USER,
+    Chat,
+    e2e_settings,
+    footer,
+    handled,
+    running_bot,
+    until,
+)
 
 
 def write_story(folder: Path, name: str, title: str, body: str = "Body text.",
@@ -259,19 +268,16 @@ async def test_unknown_commands_in_groups_only_when_addressed_to_us(chat: Chat) 
     assert "/help" in hint.text
 
 
-@pytest.fixture
-def refresh_logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
-    """Info records of the story refresh, captured from before the bot starts."""
-    caplog.set_level(logging.INFO, logger="bot.telegram.refresh")
-    return caplog
-
-
-async def test_search_words_are_prepared_off_the_event_loop_after_a_start(
-        refresh_logs: pytest.LogCaptureFixture, chat: Chat) -> None:
-    logged = f"search prepared for {len(chat.services.library.stories)} stories"
-    async with asyncio.timeout(5):
-        while not any(logged in r.getMessage()  # noqa: ASYNC110 - a job, no event to await
-                      for r in refresh_logs.get_records("setup") + refresh_logs.records):
-            await asyncio.sleep(0.02)
-    # Nothing is left for the first reader's search to build.
-    assert chat.services.library.prepare_search() == 0
+async def test_a_new_story_file_reaches_latest_through_the_watcher_alone(
+        caplog: pytest.LogCaptureFixture, story_folder: Path, tmp_path: Path) -> None:
+    caplog.set_level(logging.INFO, logger="bot.stories.watch")
+    async with SandboxServer() as server:  # no periodic rescan within the test
+        settings = e2e_settings(story_folder, server.base_url, tmp_path, rescan_seconds=3600)
+        async with running_bot(server, settings, story_folder) as chat:
+            await until(lambda: any("watching story folder" in r.getMessage()
+                                    for r in caplog.records))
+            before = chat.services.library.count()
+            write_story(story_folder, "900_feedfeed01.txt", "Watched story")
+            await until(lambda: chat.services.library.count() == before + 1)
+            [latest] = await chat.say("/latest 3")
+            assert "1. Watched story" in latest.text

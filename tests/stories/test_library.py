@@ -125,18 +125,15 @@ def test_search_needs_every_word_and_ranks_title_matches_first(tmp_path: Path) -
     assert library.find("../../etc/passwd").matches == ()
 
 
-def test_search_prepared_ahead_follows_each_new_version_of_a_story(tmp_path: Path) -> None:
+def test_search_follows_each_new_version_of_a_story(tmp_path: Path) -> None:
     path = write(tmp_path, "1_aaaaaaaa01.txt", "Harbour news", body="The ferry strike.")
     write(tmp_path, "2_aaaaaaaa02.txt", "Council budget")
     library = loaded(tmp_path)
-    assert library.prepare_search() == 2  # every story, before anyone searches
-    assert library.prepare_search() == 0
     assert [s.title for s in library.search("ferry")] == ["Harbour news"]
 
     write(tmp_path, "1_aaaaaaaa01.txt", "Harbour news", body="The tram strike.")
     bump(path)
     library.rescan()
-    assert library.prepare_search() == 1  # only the new version
     assert library.search("ferry") == ()
     assert [s.title for s in library.search("tram")] == ["Harbour news"]
 
