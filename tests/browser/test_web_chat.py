@@ -13,7 +13,7 @@ from playwright.async_api import Locator, Page, expect
 from bot.sandbox.session import BotBriefingClock
 from bot.sandbox.state import DEMO_USER_ID
 from bot.sandbox.web import CONTENT_SECURITY_POLICY
-from bot.sandbox.world import GROUP_ADMIN_ID, READER_ID
+from bot.sandbox.world import GROUP_ADMIN_ID, GROUP_ID, READER_ID
 from tests.browser.conftest import ARTEFACTS, HOSTILE_TITLE, WebSandbox
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -137,4 +137,27 @@ async def test_a_broadcast_progress_message_updates_live(web: WebSandbox) -> Non
     await expect(status).to_contain_text(re.compile(r"ETA|done in"), timeout=WAIT)
     await expect(status.locator(".edited")).to_be_visible()
     assert await page.evaluate("window.__sameDocument") is True  # live, not reloaded
+    await page.close()
+
+
+async def test_the_composer_offers_commands_and_inline_results_and_deep_links_open_the_bot(
+        web: WebSandbox) -> None:
+    page = await web.page()
+    await page.click(f"#chat-list li[data-chat-id='{GROUP_ID}']")  # Reading Club
+    await expect(page.locator("#chat-title")).to_have_text("Reading Club")
+    await page.fill("#text", "/lat")
+    await expect(page.locator("#popup .item-title")).to_have_text(["/latest"], timeout=WAIT)
+
+    await page.fill("#text", "@story_bot bridge")
+    result = page.locator("#popup .item", has_text="Mayor")
+    await expect(result.locator(".item-title")).to_have_text(HOSTILE_TITLE, timeout=WAIT)
+    await result.click()
+    sent = page.locator(".msg.out", has_text="via @story_bot").last
+    await expect(sent).to_be_visible(timeout=WAIT)
+
+    await sent.get_by_role("link", name="Open the full story").click()  # a deep link
+    await expect(page.locator("#chat-title")).to_have_text("Story Bot")
+    await expect(page.locator(".msg.out").last).to_contain_text("/start ", timeout=WAIT)
+    story = page.locator(".msg:not(.out) .text strong", has_text="Mayor").last
+    await expect(story).to_have_text(HOSTILE_TITLE, timeout=WAIT)
     await page.close()

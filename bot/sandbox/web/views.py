@@ -143,7 +143,7 @@ def chat_view(state: SandboxState, chat: SandboxChat) -> dict[str, Any]:
         "topics": topics,
         "members": {str(uid): str(status) for uid, status in chat.members.items()},
         "bot_status": str(chat.bot_status),
-        "last": None if last is None else {"text": last.text[:_SNIPPET], "date": last.date,
+        "last": None if last is None else {"id": last.message_id, "text": last.text[:_SNIPPET],
                                            "revision": last.revision},
     }
 

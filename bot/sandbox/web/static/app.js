@@ -269,8 +269,18 @@
 
   function scrollToBottom() { ui.messages.scrollTop = ui.messages.scrollHeight; }
 
+  // The chat list's last line follows what arrives.
+  function notePreview(message) {
+    const chat = view.world && view.world.chats.find((c) => c.id === message.chat_id);
+    if (!chat || message.deleted) return false;
+    if (chat.last && (chat.last.id > message.id || chat.last.revision >= message.revision)) return false;
+    chat.last = { id: message.id, text: message.text.slice(0, 80), revision: message.revision };
+    return true;
+  }
+
   // A message arrived or changed (a push, or the answer to what we sent).
   function upsert(message) {
+    if (notePreview(message)) renderChatList();
     if (!inOpenChat(message)) {
       if (message.chat_id !== view.chatId) markUnread(message.chat_id);
       return;
