@@ -719,5 +719,7 @@
     document.body.dataset.ready = "1";
   }
 
+  // The renderer alone, for the property test that feeds it the parser's output.
+  window.SandboxRender = Object.freeze({ renderEntities });
   start().catch((e) => toast("The sandbox did not answer: " + e.message, 10000));
 })();
