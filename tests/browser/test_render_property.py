@@ -89,3 +89,24 @@ def test_each_entity_is_one_element_over_exactly_its_text(page: Page, source: st
     assert shown["elements"] == [
         [_TAGS[e["type"]], _utf16_slice(parsed.text, e["offset"], e["length"])]
         for e in ordered]
+
+
+_LINKS = """(hrefs) => hrefs.map((href) => {
+  const box = document.createElement("div");
+  SandboxRender.renderEntities(box, "link", [{type: "text_link", offset: 0, length: 4, url: href}]);
+  const node = box.firstChild;
+  return [node.tagName.toLowerCase(), node.className, node.getAttribute("href"),
+          node.dataset.start === undefined ? null : node.dataset.start];
+})"""
+
+
+def test_links_go_only_where_links_may_go(page: Page) -> None:
+    shown = page.evaluate(_LINKS, [
+        "javascript:window.__injected=1", "data:text/html,<script>1</script>",
+        "https://example.org/a", "tg://resolve?domain=other_bot"])
+    assert shown == [
+        ["span", "link-refused", None, None],
+        ["span", "link-refused", None, None],
+        ["a", "", "https://example.org/a", None],
+        ["a", "", "tg://resolve?domain=other_bot", None],
+    ]  # deep links to the bot itself: test_web_chat.py follows one
