@@ -28,11 +28,13 @@ otherwise) and started and stopped by the same ``start_bot``/``stop_bot``. ``p50
 ``p99_ratio`` are story bot / baseline; the targets are p50 <= 1.5x and p99 <= 2x.
 
 The story bot runs with production settings except: per-user throttling raised to
-10,000 commands a minute and the global send budget (``delivery.rate_per_second``, 25 in
-production, shared by interactive replies) raised to 10,000 a second. Both exist for
-Telegram's flood limits, which the sandbox does not impose here; left at 25 a second the
-budget alone would cap the bot at 25 replies/s and set p50 to about users / 25 seconds, so
-the benchmark would measure a setting instead of the code (``--send-rate 25`` shows that).
+10,000 commands a minute, and the global send budget (``delivery.rate_per_second``, 25 in
+production, shared by interactive replies) and each chat's (``per_chat_per_second``, 1 after
+a burst of 3) raised to ``--send-rate`` (10,000 a second). They exist for Telegram's flood
+limits, which the sandbox does not impose here; left at 25 a second the global budget alone
+would cap the bot at 25 replies/s and set p50 to about users / 25 seconds, and the chat's
+budget would hold each reader to a reply a second, so the benchmark would measure settings
+instead of the code (``--send-rate 25`` shows that).
 Also: a throw-away SQLite database in a temporary directory, the bundled sample stories,
 and the Bot API root pointed at the sandbox. Both bots log like production
 (``configure_logging("INFO")``).
@@ -211,7 +213,8 @@ async def _serve(kind: str, base_url: str, database_url: str, send_rate: float,
             telegram=telegram,
             stories=replace(StoriesSettings(), folder=bundled_story_folder()),
             database=DatabaseSettings(url=database_url),
-            delivery=replace(DeliverySettings(), rate_per_second=send_rate),
+            delivery=replace(DeliverySettings(), rate_per_second=send_rate,
+                             per_chat_per_second=send_rate),
         )
         app = build_application(settings, TOKEN)
     else:
