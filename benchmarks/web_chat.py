@@ -14,7 +14,7 @@ in a fresh browser context each (nothing cached):
 The figures are medians over the runs (``runs`` holds each). The page renders the newest
 200 messages and loads 200 older ones at a time. The issue's limits: 1,000 ms and 200 ms.
 
-Run from the repository root: python -m benchmarks.web_chat [--messages 2000 --runs 5]
+Run from the repository root: python benchmarks/web_chat.py [--messages 2000 --runs 5]
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.harness import ROOT, rnd
+from harness import ROOT, rnd
 
 CHROMIUM = "/usr/bin/chromium"
 COLD_LOAD_LIMIT_MS = 1000.0
@@ -144,7 +144,7 @@ async def _run(messages: int, runs: int) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.web_chat",
+    parser = argparse.ArgumentParser(prog="python benchmarks/web_chat.py",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("--messages", type=int, default=2000)
     parser.add_argument("--runs", type=int, default=5)
