@@ -143,6 +143,10 @@ async def test_a_broadcast_progress_message_updates_live(web: WebSandbox) -> Non
 async def test_the_composer_offers_commands_and_inline_results_and_deep_links_open_the_bot(
         web: WebSandbox) -> None:
     page = await web.page()
+    await page.select_option("#acting-user", str(GROUP_ADMIN_ID))  # act as Gwen
+    await expect(page.locator("#acting-role")).to_have_text("administrator of the groups")
+    chats = page.locator("#chat-list .chat-item-title")
+    await expect(chats).to_have_text(["Story Bot", "Reading Club", "Newsroom Forum"])
     await page.click(f"#chat-list li[data-chat-id='{GROUP_ID}']")  # Reading Club
     await expect(page.locator("#chat-title")).to_have_text("Reading Club")
     await page.fill("#text", "/lat")
@@ -155,9 +159,12 @@ async def test_the_composer_offers_commands_and_inline_results_and_deep_links_op
     sent = page.locator(".msg.out", has_text="via @story_bot").last
     await expect(sent).to_be_visible(timeout=WAIT)
 
+    assert await sent.locator(".sender").inner_text() == "Gwen via @story_bot"
     await sent.get_by_role("link", name="Open the full story").click()  # a deep link
     await expect(page.locator("#chat-title")).to_have_text("Story Bot")
     await expect(page.locator(".msg.out").last).to_contain_text("/start ", timeout=WAIT)
+    written = [m for m in web.sandbox.server.messages(GROUP_ADMIN_ID) if not m.from_bot]
+    assert written[-1].text.startswith("/start ")  # sent as Gwen, in Gwen's chat
     story = page.locator(".msg:not(.out) .text strong", has_text="Mayor").last
     await expect(story).to_have_text(HOSTILE_TITLE, timeout=WAIT)
     await page.close()
