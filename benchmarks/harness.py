@@ -373,12 +373,20 @@ async def _exited(process: asyncio.subprocess.Process, within: float) -> bool:
 @dataclass(frozen=True)
 class Flood:
     """The sandbox's flood control; None switches a limit off. ``per_chat_burst`` is
-    Telegram's burst of 3 before one message a second per chat."""
+    Telegram's burst of 3 before one message a second per chat; ``paid_per_second`` the
+    cap on calls with ``allow_paid_broadcast`` (Telegram: 1,000), which the overall cap
+    then leaves alone."""
 
     per_second: int | None = None
     per_chat_per_second: int | None = None
     per_group_per_minute: int | None = None
     per_chat_burst: int | None = None
+    paid_per_second: int | None = None
+
+    @property
+    def needs_options(self) -> bool:
+        """Whether a limit has no command-line flag (set through the options API)."""
+        return self.per_chat_burst is not None or self.paid_per_second is not None
 
     def to_json(self) -> dict[str, int | None]:
         figures = {"per_second": self.per_second,
@@ -386,6 +394,8 @@ class Flood:
                    "per_group_per_minute": self.per_group_per_minute}
         if self.per_chat_burst is not None:
             figures["per_chat_burst"] = self.per_chat_burst
+        if self.paid_per_second is not None:
+            figures["paid_per_second"] = self.paid_per_second
         return figures
 
 
@@ -420,7 +430,7 @@ class Sandbox:
             client = self._client_type(self.url)
             await client.__aenter__()
             self.clients.append(client)
-        if flood.per_chat_burst is not None:  # no command-line flag for it
+        if flood.needs_options:  # no command-line flag for these
             await self.client.set_options(flood=flood.to_json())
 
     @property
