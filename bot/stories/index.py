@@ -36,12 +36,13 @@ from pathlib import Path
 from typing import Final, cast
 from zoneinfo import ZoneInfo
 
-from bot.errors import StoryError
+from bot.errors import BotError, StoryError
 from bot.stories.model import Story, StoryBody
 from bot.stories.search import SearchQuery, nfc
 
 __all__ = [
     "APPLICATION_ID",
+    "CACHE_PAGES",
     "RANK_LIMIT",
     "REFUSED",
     "SCHEMA_VERSION",
@@ -50,6 +51,7 @@ __all__ = [
     "SearchHits",
     "Signature",
     "StoryIndex",
+    "StoryIndexError",
     "signature_hash",
 ]
 
@@ -60,10 +62,12 @@ SCHEMA_VERSION: Final = 1
 RANK_LIMIT: Final = 4000
 """Matches a query may have and still be ranked by relevance; beyond, newest first."""
 _COUNT_LIMIT: Final = 1000  # search results counted and paged at most
-_SLOTS: Final = 1 << 20  # story ids per second of `updated`
+_ID_EPOCH: Final = 946_684_800  # 2000-01-01 UTC: story ids are seconds since, kept small
 _MASK: Final = (1 << 64) - 1
 _BUSY_MS: Final = 30_000
 _CACHE_STORIES: Final = 256
+CACHE_PAGES: Final = -8000
+"""SQLite's page cache per connection (negative: in KiB): 8 MB, whatever the archive."""
 
 Signature = tuple[int, int, int, str | None]
 """(size, mtime in ns, mode, the real path a link reaches) from one look at a file; a file
@@ -106,14 +110,22 @@ _STORY_COLUMNS = "s.id, f.name, f.key, f.id, f.seq, f.title, f.published, f.upda
 _StoryRow = tuple[int, str, str, str, str | None, str, str, str, str]
 
 
+class StoryIndexError(BotError):
+    """The story index could not be written (a full disk, a lock held too long): what was
+    committed before stays, and the next scan tries again."""
+
+
 def signature_hash(name: str, signature: Signature) -> int:
     """A stable 64-bit hash of one listed file (the same in every process: ints and tuples
     of ints hash alike everywhere, unlike str). The index keeps the sum over its files,
-    so an unchanged folder is recognised from one pass over the listing."""
+    so an unchanged folder is recognised from one pass over the listing. The library's
+    listing computes the same inline, for speed."""
     size, mtime, mode, link = signature
-    text = name if link is None else f"{name}\0{link}"
-    raw = text.encode("utf-8", "surrogateescape")
-    return hash((zlib.crc32(raw), zlib.adler32(raw), len(raw), size, mtime, mode)) & _MASK
+    raw = name.encode("utf-8", "surrogateescape")
+    if link is None:
+        return hash((zlib.crc32(raw), len(raw), size, mtime, mode)) & _MASK
+    target = zlib.crc32(link.encode("utf-8", "surrogateescape"))
+    return hash((zlib.crc32(raw), len(raw), size, mtime, mode, target)) & _MASK
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,7 +240,10 @@ class StoryIndex:
         self._cache_lock = threading.Lock()
         # within one write transaction: the last shown version of files being removed
         self._leaving: dict[str, str] = {}
-        self._open()
+        try:
+            self._open()
+        except sqlite3.Error as error:
+            raise StoryIndexError(f"cannot open the story index {path}: {error}") from error
 
     # -- connections and schema -------------------------------------------------------
     def connection(self) -> sqlite3.Connection:
@@ -245,7 +260,7 @@ class StoryIndex:
                                check_same_thread=False)
         conn.execute(f"PRAGMA busy_timeout = {_BUSY_MS}")
         conn.execute("PRAGMA synchronous = NORMAL")
-        conn.execute("PRAGMA cache_size = -8000")  # 8 MB per connection, whatever the size
+        conn.execute(f"PRAGMA cache_size = {CACHE_PAGES}")
         with self._lock:
             self._connections.append(conn)
         return conn
@@ -508,19 +523,18 @@ class StoryIndex:
 
     @staticmethod
     def _free_id(conn: sqlite3.Connection, updated_at: int) -> int:
-        base = updated_at * _SLOTS
-        top = conn.execute("SELECT max(id) FROM stories WHERE id >= ? AND id < ?",
-                           (base, base + _SLOTS)).fetchone()[0]
-        if top is None:
+        """An unused id for a story updated at ``updated_at``: its second since 2000, or
+        the first free one after it when stories share that second (they share minutes:
+        files give none finer). Small, dense ids keep the full-text index compact, and an
+        id's order is the stories' order by ``updated``, give or take the seconds of a
+        crowded minute."""
+        base = updated_at - _ID_EPOCH
+        if conn.execute("SELECT 1 FROM stories WHERE id = ?", (base,)).fetchone() is None:
             return base
-        if top + 1 < base + _SLOTS:
-            return int(top) + 1
-        free = conn.execute(  # a million stories in one second: any gap will do
-            "SELECT id - 1 FROM stories WHERE id > ? AND id < ? AND id - 1 NOT IN "
-            "(SELECT id FROM stories) LIMIT 1", (base, base + _SLOTS)).fetchone()
-        if free is None:
-            raise StoryError("too many stories updated in one second", 1)
-        return int(free[0])
+        return int(conn.execute(  # the end of the run of taken ids from `base`
+            "SELECT s.id + 1 FROM stories s WHERE s.id >= ? AND NOT EXISTS "
+            "(SELECT 1 FROM stories t WHERE t.id = s.id + 1) ORDER BY s.id LIMIT 1",
+            (base,)).fetchone()[0])
 
     # -- reading ----------------------------------------------------------------------
     def count(self) -> int:

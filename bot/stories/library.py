@@ -15,10 +15,12 @@ the bot's token into a story.
 from __future__ import annotations
 
 import bisect
+import contextlib
 import errno
 import logging
 import os
 import re
+import sqlite3
 import stat
 import threading
 import zlib
@@ -30,7 +32,15 @@ from typing import Literal, overload
 from zoneinfo import ZoneInfo
 
 from bot.errors import BotError, StoryError
-from bot.stories.index import REFUSED, SearchHits, Signature, StoryIndex, signature_hash
+from bot.stories.index import (
+    CACHE_PAGES,
+    REFUSED,
+    SearchHits,
+    Signature,
+    StoryIndex,
+    StoryIndexError,
+    signature_hash,
+)
 from bot.stories.model import Story
 from bot.stories.naming import is_story_file_name
 from bot.stories.parser import MAX_STORY_BYTES, parse_story
@@ -45,6 +55,7 @@ __all__ = [
     "Lookup",
     "RescanReport",
     "StoryFolderError",
+    "StoryIndexError",
     "StoryLibrary",
 ]
 
@@ -58,7 +69,7 @@ MAX_PREFIX_MATCHES = 100
 """Stories a key prefix lists at most."""
 _LOG = logging.getLogger(__name__)
 _MASK = (1 << 64) - 1
-_BATCH = 500  # changed files parsed and recorded per transaction
+_BATCH = 2000  # changed files parsed and recorded per transaction
 _REPORT_LIMIT = 1000  # stories of each kind a rescan report lists
 # Never follow a link when opening (the listing decided what a link may reach), and never
 # wait on a FIFO swapped in after the listing.
@@ -225,6 +236,17 @@ def _resolve_link(path: str, inside: str) -> tuple[str, os.stat_result]:
 
 
 
+@contextlib.contextmanager
+def _index_errors() -> Iterator[None]:
+    """SQLite's failures while writing (a full disk above all) as a
+    :class:`StoryIndexError`: the batches committed before stay, so the previous index
+    is still whole and the next scan goes on from there."""
+    try:
+        yield
+    except sqlite3.Error as error:
+        raise StoryIndexError(f"the story index cannot be updated: {error}") from error
+
+
 class LatestStories(Sequence[Story]):
     """Every story in latest order, read from the index as it is used (never held at
     once): ``len`` is the count, an item or a slice one query, iteration a stream. For
@@ -341,33 +363,43 @@ class StoryLibrary:
 
     def _listing_digest(self) -> tuple[int, int] | None:
         """The folder's digest (see :func:`signature_hash`) and file count from one pass,
-        or None when a file cannot be used (those are looked at again by the full pass)."""
+        or None when a file cannot be used (those are looked at again by the full pass).
+
+        The hot loop of a restart and of every safety-net rescan: one ``lstat`` per file
+        and a hash of small ints, nothing kept (a million files cost no memory).
+        """
         digest, count = 0, 0
         crc32 = zlib.crc32
         inside: str | None = None
-        for entry in self._entries():
-            name = entry.name
-            try:
-                if entry.is_symlink():
-                    if inside is None:
-                        inside = self._inside()
-                    looked = self._look(name, entry.path, True, inside)
-                    if looked is None:
+        try:
+            with os.scandir(self.folder) as listing:
+                for entry in listing:
+                    name = entry.name
+                    if not name.endswith(".txt") or name[0] == ".":  # see is_story_file_name
                         continue
-                    signature, error = looked
-                    if error is not None:
+                    try:
+                        if entry.is_symlink():
+                            if inside is None:
+                                inside = self._inside()
+                            looked = self._look(name, entry.path, True, inside)
+                            if looked is None:
+                                continue
+                            if looked[1] is not None:
+                                return None
+                            digest += signature_hash(name, looked[0])
+                        else:
+                            info = entry.stat(follow_symlinks=False)
+                            raw = name.encode("utf-8", "surrogateescape")
+                            # signature_hash(name, (size, mtime, mode, None)), inline
+                            digest += hash((crc32(raw), len(raw), info.st_size,
+                                            info.st_mtime_ns, info.st_mode))
+                    except FileNotFoundError:
+                        continue
+                    except OSError:
                         return None
-                    digest += signature_hash(name, signature)
-                else:
-                    info = entry.stat(follow_symlinks=False)
-                    raw = name.encode("utf-8", "surrogateescape")
-                    digest += hash((crc32(raw), len(raw), info.st_size, info.st_mtime_ns,
-                                    info.st_mode)) & _MASK
-            except FileNotFoundError:
-                continue
-            except OSError:
-                return None
-            count += 1
+                    count += 1
+        except OSError:
+            return None  # the full pass says what is wrong with the folder
         return digest & _MASK, count
 
     def _read(self, path: str, name: str, size: int) -> Story | None:
@@ -420,7 +452,10 @@ class StoryLibrary:
             touched: set[str] = set()
             for name, signature, story, error in parsed:
                 touched |= self.index.apply(conn, name, signature, story, error)
-            self.index.show(conn, sorted(touched))
+            # oldest first: ids then grow as stories are added, which keeps the
+            # full-text index's lists compact
+            updated = {p[2].key: p[2].updated.timestamp() for p in parsed if p[2] is not None}
+            self.index.show(conn, sorted(touched, key=lambda k: (updated.get(k, 0.0), k)))
 
     # -- scanning ---------------------------------------------------------------------
     def rescan(self, now: datetime | None = None) -> RescanReport:
@@ -432,7 +467,7 @@ class StoryLibrary:
         those files are parsed, a batch per transaction. The report also holds what other
         processes sharing the index changed since this one last looked.
         """
-        with self._scan_lock:
+        with self._scan_lock, _index_errors():
             after = self._watermark()
             listed = self._listing_digest()
             self.last_scan = now or datetime.now(UTC)
@@ -442,7 +477,7 @@ class StoryLibrary:
 
     def rescan_names(self, names: Iterable[str], now: datetime | None = None) -> RescanReport:
         """Look only at the named files of the folder (what a watcher saw change)."""
-        with self._scan_lock:
+        with self._scan_lock, _index_errors():
             after = self._watermark()
             inside = self._inside()
             wanted = sorted({n for n in names if is_story_file_name(n) and os.sep not in n})
@@ -486,6 +521,7 @@ class StoryLibrary:
                 yield (entry.name, size, mtime, mode, link,
                        error.line if error else None, error.message if error else None)
 
+        conn.execute("PRAGMA cache_size = -65536")  # 64 MB while writing many files
         conn.execute("BEGIN")
         try:
             conn.executemany("INSERT OR REPLACE INTO temp.listing VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -515,6 +551,7 @@ class StoryLibrary:
                 break
             self._record([(name, None, None) for name in gone])
         conn.execute("DELETE FROM temp.listing")
+        conn.execute(f"PRAGMA cache_size = {CACHE_PAGES}")
 
     def _report(self, after: int) -> RescanReport:
         changes = self.index.changes(after)

@@ -7,7 +7,7 @@ import logging
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
-from bot.stories.library import RescanReport, StoryFolderError
+from bot.stories.library import RescanReport, StoryFolderError, StoryIndexError
 from bot.stories.model import Story
 from bot.telegram.context import BotContext, BotServices
 
@@ -26,14 +26,15 @@ async def rescan_stories(services: BotServices, names: Iterable[str] | None = No
     """Rescan the folder (or only the ``names`` a watcher saw change) off the event loop
     and plan alerts for what is new; each rejection is logged once.
 
-    None when the folder itself cannot be read (the loaded stories stay).
+    None when the folder cannot be read or the index not written (a full disk): the
+    stories indexed before stay.
     """
     library = services.library
     try:
         report = await asyncio.to_thread(
             library.rescan if names is None else lambda: library.rescan_names(names))
-    except StoryFolderError as error:
-        log.warning("story rescan failed: %s", error)
+    except (StoryFolderError, StoryIndexError) as error:
+        log.warning("story rescan failed: %s", error)  # the stories indexed so far stay
         return None
     for rejection in report.rejected:
         log.warning("story rejected %s", rejection)
