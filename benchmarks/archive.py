@@ -72,6 +72,7 @@ import math
 import os
 import random
 import shutil
+import signal
 import statistics
 import sys
 import tempfile
@@ -131,6 +132,7 @@ AT_ISSUE_SIZE = frozenset({"rescan_vs_list_stat", "search_rare_p95_ms", "search_
                            "new_story_alert_s", "new_story_latest_s", "idle_cpu_share",
                            "replies_p95_ratio", "restart_peak_rss_over_1000_mb"})
 ISSUE_SIZE = 1_000_000
+SEARCH_PAGE = 5  # results on a page of /search (bot.telegram.reader.SEARCH_PAGE)
 
 
 # ==========================================================================================
@@ -161,6 +163,11 @@ def bare_list_and_stat(folder: Path) -> int:
     return count
 
 
+def progress(part: str, figures: dict[str, Any]) -> None:
+    """A finished part's figures on stderr as they come (a long run's partial result)."""
+    print(json.dumps(json_safe({"progress": part, **figures})), file=sys.stderr, flush=True)
+
+
 def timed(action: Callable[[], object]) -> float:
     began = time.perf_counter()
     action()
@@ -175,12 +182,12 @@ def _open_library(folder: Path, index: Path) -> Any:
 
     from bot.stories.library import StoryLibrary
 
-    del index  # the in-memory library keeps no index file
-    return StoryLibrary(folder, ZoneInfo("UTC"))
+    return StoryLibrary(folder, ZoneInfo("UTC"), index_path=index)
 
 
 def _sync(library: Any) -> dict[str, int]:
-    """The first look at the folder after opening: what it changed."""
+    """A rescan, as the bot's start and its safety net run it: what it changed (the
+    report lists at most a thousand stories of each kind; 0 is what matters here)."""
     report = library.rescan()
     return {"new": len(report.new), "updated": len(report.updated),
             "removed": len(report.removed)}
@@ -191,11 +198,13 @@ def _full_rescan(library: Any) -> dict[str, int]:
 
 
 def _count(library: Any) -> int:
-    return len(library.stories)
+    return int(library.count())
 
 
 def _search(library: Any, query: str) -> int:
-    return len(library.search(query))
+    """One page of results, as ``/search`` asks for it; how many matched (counted up to
+    the index's limit)."""
+    return int(library.search_page(query, 0, SEARCH_PAGE).total)
 
 
 def _child(folder: Path, index: Path) -> None:
@@ -307,7 +316,8 @@ async def library_figures(folder: Path, index: Path, stories: int, runs: int,
                           queries: dict[str, list[str]] | None, workdir: Path,
                           logs: Path) -> dict[str, Any]:
     within = 120 + stories / 500  # a generous bound: 1M stories get 35 minutes per step
-    figures: dict[str, Any] = {"stories": stories, "runs": runs}
+    figures: dict[str, Any] = {"stories": stories, "runs": runs,
+                               "load_average_1m_at_start": round(os.getloadavg()[0], 2)}
     builds: list[tuple[float, float]] = []
     build_rss: list[float] = []
     for run in range(runs):
@@ -419,7 +429,8 @@ def bot_settings(sandbox: Sandbox, folder: Path, index: Path, database: ScratchD
                  port: int) -> dict[str, Any]:
     return {
         "telegram": {"base_url": sandbox.base_url, "commands_per_minute": 600},
-        "stories": {"folder": str(folder), "timezone": "UTC", "rescan_seconds": 3600},
+        "stories": {"folder": str(folder), "timezone": "UTC", "index_path": str(index),
+                    "watch": True, "rescan_seconds": 3600},
         "database": {"url": database.url},
         "delivery": {"rate_per_second": 1000, "per_chat_per_second": 30},
         "monitoring": {"port": port},
@@ -552,7 +563,8 @@ async def reply_load(driver: ChatDriver, seconds: float, reply_rate: float,
     """Readers' ``/latest`` and ``/story N`` at ``reply_rate`` a second for ``seconds``
     and, with ``search_rate`` > 0, searches at that rate meanwhile: open loops, as readers
     do not wait for each other. Round trips (ms) by kind; ``errors`` counts failures."""
-    trips: dict[str, list[float]] = {"latest": [], "story": [], "search": [], "errors": []}
+    trips: dict[str, list[float]] = {"latest": [], "story": [], "search": [], "errors": [],
+                                     "fetch": []}
 
     async def one(kind: str, user_id: int, text: str, parts: int | None) -> None:
         try:
@@ -561,6 +573,9 @@ async def reply_load(driver: ChatDriver, seconds: float, reply_rate: float,
             trips["errors"].append(1.0)
             return
         trips[kind].append(float(trip["last_latency"]) * 1000)
+        if trip["fetched_at"] is not None:  # the part of it before the bot took the update
+            trips["fetch"].append((float(trip["fetched_at"]) - float(trip["queued_at"]))
+                                  * 1000)
 
     async def sender(rate: float, make: Callable[[int], tuple[str, int, str, int | None]]
                      ) -> None:
@@ -590,7 +605,8 @@ async def bot_figures(stories: int, folder: Path, index: Path, queries: Sequence
                       args: argparse.Namespace, workdir: Path, logs: Path) -> dict[str, Any]:
     """Start the bot once (first start), subscribe, restart it and measure the restart."""
     within = 120 + stories / 500
-    figures: dict[str, Any] = {"stories": stories}
+    figures: dict[str, Any] = {"stories": stories,
+                               "load_average_1m_at_start": round(os.getloadavg()[0], 2)}
     sandbox = Sandbox(logs / f"sandbox-{stories}.log")
     database = ScratchDatabase(workdir, f"bot-{stories}", None)
     first = BotRun(f"bot-{stories}-first", sandbox, folder, index, database, workdir, logs)
@@ -673,11 +689,14 @@ async def bot_figures(stories: int, folder: Path, index: Path, queries: Sequence
                                   1),
             "search_round_trip_p50_ms": rnd(percentile(sorted(busy["search"]), 50), 1),
             "search_round_trip_p95_ms": rnd(percentile(sorted(busy["search"]), 95), 1),
+            "fetch_p95_ms_without_searches": rnd(percentile(sorted(quiet["fetch"]), 95), 1),
+            "fetch_p95_ms_with_searches": rnd(percentile(sorted(busy["fetch"]), 95), 1),
             "cpu_shares_without_searches_last_turn": cpu_quiet,
             "cpu_shares_with_searches_last_turn": cpu_busy,
             "load_errors": len(quiet["errors"]) + len(busy["errors"]),
         })
         figures["restart_peak_rss_mb"] = rnd(bot.peak_rss_mb(), 1)
+        figures["load_average_1m_at_end"] = round(os.getloadavg()[0], 2)
     finally:
         await first.stop()
         await second.stop()
@@ -706,6 +725,11 @@ async def benchmark(args: argparse.Namespace) -> dict[str, Any]:
                               "big_runs": args.big_runs,
                               "load_average_1m_at_start": round(os.getloadavg()[0], 2)}
     began = time.perf_counter()
+    task = asyncio.current_task()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):  # stop the children on the way out
+        if task is not None:
+            loop.add_signal_handler(sig, task.cancel)
     keep = Path(args.keep_folder) if args.keep_folder else None
     scratch = Path(tempfile.mkdtemp(prefix="archive-bench-", dir=args.scratch_dir))
     root = keep or scratch
@@ -732,6 +756,7 @@ async def benchmark(args: argparse.Namespace) -> dict[str, Any]:
             figures["archive_write_s"] = manifest.get("write_s")
             figures["archive_reused"] = manifest["reused"]
             per_size[str(size)] = figures
+            progress("library", figures)
             if not args.no_bot and size in (BASE_SIZE, bot_size):
                 try:
                     bots[str(size)] = await bot_figures(size, folder, index, queries["any"]
@@ -739,9 +764,12 @@ async def benchmark(args: argparse.Namespace) -> dict[str, Any]:
                                                         logs)
                 except Exception as error:  # the other figures still count
                     bots[str(size)] = {"error": error_text(error)}
+                progress("bot", bots[str(size)])
             _remove_index(index)
             if keep is None and size != BASE_SIZE:
                 remove_archive(folder)
+    except asyncio.CancelledError:  # SIGINT/SIGTERM: still print what was measured
+        report["error"] = "interrupted"
     except Exception as error:  # still print what was measured, with the reason
         report["error"] = error_text(error)
     finally:
