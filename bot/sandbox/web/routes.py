@@ -9,7 +9,6 @@ carries a Content-Security-Policy that allows the page's own script and nothing 
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -219,7 +218,7 @@ class WebChat:
                 await state.wait_change(_KEEPALIVE_SECONDS)
                 if state.revision == revision and self._world_signature() == signature:
                     await response.write(b": keep-alive\n\n")
-        except (ConnectionResetError, asyncio.CancelledError):
+        except ConnectionResetError:  # the page went away
             pass
         return response
 
