@@ -186,6 +186,7 @@ class ScriptedChat:
         patience: float = 2.0,
         timeout: float = 15.0,
         handled: Callable[[int], bool] | None = None,
+        echo_others: bool = False,
     ) -> None:
         self.server = server
         self.out = out
@@ -200,6 +201,10 @@ class ScriptedChat:
         server.add_user(user_id, first_name, username)
         self.feed = ChatFeed(server, self.chat_id, user_id, ansi=ansi)
         self._at_prompt = False
+        # With echo_others, what the user writes elsewhere (the web chat) is printed too.
+        self.echo_others = echo_others
+        self._written: set[int] = set()  # message ids this chat sent itself
+        self._revision = server.state.revision
 
     @property
     def chat_id(self) -> int:
@@ -227,8 +232,21 @@ class ScriptedChat:
             self.out.flush()
             self._at_prompt = True
 
+    def _show_written_elsewhere(self) -> None:
+        state = self.server.state
+        changed = state.changed_since(self._revision)
+        self._revision = state.revision
+        for message in changed:
+            if (message.chat_id == self.chat_id and not message.from_bot
+                    and message.message_id not in self._written and not message.edits
+                    and not message.deleted):
+                self._written.add(message.message_id)
+                self._write(USER_PROMPT, message.text)
+
     def show_bot(self) -> None:
         """Print what the bot did since the last call, in order."""
+        if self.echo_others:
+            self._show_written_elsewhere()
         for line in self.feed.drain():
             self._write(BOT_PROMPT, line)
 
@@ -290,6 +308,7 @@ class ScriptedChat:
         if _COMMAND.fullmatch(word):
             return await self._command(word.lower(), rest.strip())
         post = await self.server.user_message(line, user_id=self.user_id)
+        self._written.add(post.message.message_id)
         await self._wait(post.update_id)
         self.show_bot()
         return True
@@ -400,15 +419,18 @@ async def run_chat(
     quiet: float = 0.5,
     timeout: float = 15.0,  # noqa: ASYNC109 - per-answer wait, part of the documented API
     handled: Callable[[int], bool] | None = None,
+    echo_others: bool = False,
 ) -> None:
     """Talk to the bot as the demo user; see the module docstring for the line syntax.
 
     ``prompt`` shows ``you> `` while waiting for a line (for a person at a terminal);
     ``handled(update_id)``, when given, tells when the bot has finished with an update
-    (otherwise that is judged from its calls, see :meth:`ScriptedChat._wait`).
+    (otherwise that is judged from its calls, see :meth:`ScriptedChat._wait`);
+    ``echo_others`` also prints, as ``you> …``, what the user writes in this chat from
+    elsewhere (the web chat).
     """
     chat = ScriptedChat(server, out, ansi=ansi, echo=echo, prompt=prompt, quiet=quiet,
-                        timeout=timeout, handled=handled)
+                        timeout=timeout, handled=handled, echo_others=echo_others)
     await chat.run(lines)
 
 

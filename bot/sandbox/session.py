@@ -239,6 +239,7 @@ async def _session(
             await _until_interrupted(run_chat(
                 server, lines, sys.stdout, echo=not typing, prompt=typing,
                 ansi=typing and sys.stdout.isatty(), handled=sandbox.handled,
+                echo_others=web,
             ))
 
 

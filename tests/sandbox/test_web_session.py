@@ -45,7 +45,8 @@ async def test_sandbox_web_serves_the_page_and_the_terminal_shows_the_chat(
             async with http.post(f"{url}web/api/send", json={
                     "chat_id": DEMO_USER_ID, "user_id": DEMO_USER_ID, "text": "/start"}) as sent:
                 assert sent.status == 200
-        # Standard input was closed from the start: the terminal still shows the reply.
+        # Standard input was closed from the start: the terminal still shows the chat.
+        await line_matching(process.stdout, re.compile(r"^you> /start$"))
         await line_matching(process.stdout, re.compile(r"^bot> .*Story briefings"))
         process.send_signal(signal.SIGINT)
         async with asyncio.timeout(20):
