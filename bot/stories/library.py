@@ -25,7 +25,7 @@ import stat
 import threading
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal, overload
@@ -100,7 +100,8 @@ class Lookup:
 
     kind: Literal["position", "id", "prefix", "search"]
     matches: tuple[Story, ...]
-    total: int | None = None  # how many matched, when more than ``matches`` holds
+    # how many matched, when more than ``matches`` holds (not part of the answer's identity)
+    total: int | None = field(default=None, compare=False)
 
     @property
     def count(self) -> int:

@@ -7,6 +7,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -136,8 +137,10 @@ def test_an_index_built_for_another_folder_or_zone_is_rebuilt(
     assert library.get("bbbbbbbb01") is None
     assert library.count() == len(list(story_folder.glob("*.txt")))
     berlin = StoryLibrary(story_folder, BERLIN, index_path=index)
-    berlin.rescan()
-    assert all(s.updated.tzinfo == BERLIN for s in berlin.latest(0, 5))
+    berlin.rescan()  # the files are read again: their wall times are Berlin's now
+    newest = berlin.latest(0, 1)[0]
+    again = parse_story((story_folder / newest.source).read_bytes(), newest.source, BERLIN)
+    assert newest.updated.isoformat() == again.updated.isoformat()
 
 
 def test_a_full_disk_while_indexing_leaves_the_previous_index_usable(tmp_path: Path) -> None:
@@ -165,30 +168,49 @@ def test_a_full_disk_while_indexing_leaves_the_previous_index_usable(tmp_path: P
     assert len(library.search("arrival")) == 300
 
 
+_INDEXER = """
+import sys, time
+from pathlib import Path
+from zoneinfo import ZoneInfo
+from bot.stories.library import StoryLibrary
+folder, index, flags, me = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]), sys.argv[4]
+library = StoryLibrary(folder, ZoneInfo("UTC"), index_path=index)
+(flags / f"ready-{me}").touch()
+while not (flags / "go").exists():
+    time.sleep(0.005)
+library.rescan()
+print(library.count())
+"""
+
+
 def test_two_processes_indexing_one_file_at_once_leave_it_whole(tmp_path: Path) -> None:
-    folder = tmp_path / "stories"
+    folder, flags = tmp_path / "stories", tmp_path / "flags"
     folder.mkdir()
-    for number in range(400):
+    flags.mkdir()
+    for number in range(600):
         write(folder, f"{number}_dd{number:08x}.txt", f"Shared story {number}",
               f"Apr {1 + number % 28}, 2025, 9:{number % 60:02d} AM")
     index = tmp_path / "index.sqlite3"
-    script = ("import sys; from pathlib import Path; from zoneinfo import ZoneInfo; "
-              "from bot.stories.library import StoryLibrary; "
-              "StoryLibrary(Path(sys.argv[1]), ZoneInfo('UTC'), "
-              "index_path=Path(sys.argv[2])).rescan(); print('done')")
-    other = subprocess.Popen([sys.executable, "-c", script, str(folder), str(index)],
-                             cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    children = [subprocess.Popen([sys.executable, "-c", _INDEXER, str(folder), str(index),
+                                  str(flags), str(me)], cwd=ROOT, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True) for me in (1, 2)]
+    deadline = time.monotonic() + 30
+    while not all((flags / f"ready-{me}").exists() for me in (1, 2)):  # both opened it
+        assert time.monotonic() < deadline and all(c.poll() is None for c in children)
+        time.sleep(0.005)
+    (flags / "go").touch()  # both index the whole folder at once
+    for child in children:
+        out, err = child.communicate(timeout=60)
+        assert child.returncode == 0, err
+        assert out.strip() == "600"
     mine = StoryLibrary(folder, UTC_ZONE, index_path=index)
-    mine.rescan()
-    out, _ = other.communicate(timeout=60)
-    assert other.returncode == 0 and out.strip() == "done"
     conn = mine.index.connection()
     assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     conn.execute("INSERT INTO search (search, rank) VALUES ('integrity-check', 0)")
     mine.rescan()
-    assert mine.count() == 400
-    assert len(mine.search("shared")) == 400
-    assert [s.title for s in mine.search('"shared story 399"')] == ["Shared story 399"]
+    assert mine.count() == 600
+    assert len(mine.search("shared")) == 600
+    assert [s.title for s in mine.search('"shared story 599"')] == ["Shared story 599"]
 
 
 def test_changes_another_process_made_are_reported_to_each_library(tmp_path: Path) -> None:
@@ -297,3 +319,17 @@ def test_export_streams_without_holding_the_archive(story_folder: Path,
     streamed = list(library.iter_stories())
     assert batches == [500]
     assert streamed == list(library.latest(0, 1000))
+
+
+def test_a_rewrite_of_the_same_size_is_seen_by_its_modification_time(tmp_path: Path) -> None:
+    folder = tmp_path / "stories"
+    folder.mkdir()
+    path = write(folder, "1_aaaaaaaa01.txt", "Ferry news")
+    index = tmp_path / "index.sqlite3"
+    StoryLibrary(folder, UTC_ZONE, index_path=index).rescan()
+    write(folder, "1_aaaaaaaa01.txt", "Barge news")  # same size
+    bump(path)
+    for library in (StoryLibrary(folder, UTC_ZONE, index_path=index),  # a restart
+                    StoryLibrary(folder, UTC_ZONE, index_path=index)):  # and a rescan
+        library.rescan()
+        assert [s.title for s in library.stories] == ["Barge news"]

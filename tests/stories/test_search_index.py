@@ -3,6 +3,7 @@ ranking, the recency order of very common words, and the words a snippet marks."
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -132,3 +133,35 @@ def test_hostile_queries_are_words_not_syntax(library: StoryLibrary) -> None:
                   '"', "{title}: strike", "-harbour", "harbour^", "''"):
         library.search(query)  # never an FTS syntax error
     assert titles(library, "title:café") == []  # "title" is a word here, in no story
+
+
+def test_changed_and_removed_stories_leave_the_full_text_index(tmp_path: Path) -> None:
+    folder = tmp_path / "stories"
+    folder.mkdir()
+    write(folder, "1_dddddddd01.txt", "Harbour news", "The ferry strike.")
+    write(folder, "2_dddddddd02.txt", "Council budget", "The ferry fares.")
+    library = StoryLibrary(folder, UTC)
+    library.rescan()
+    write(folder, "1_dddddddd01.txt", "Harbour news", "The tram strike, a longer text.")
+    (folder / "2_dddddddd02.txt").unlink()
+    library.rescan()
+    hits = library.search_page("ferry", 0, 10)
+    assert (hits.stories, hits.total) == ((), 0)  # counted by the engine: no stale entry
+    assert library.search_page("tram", 0, 10).total == 1
+    conn = library.index.connection()
+    conn.execute("INSERT INTO search (search, rank) VALUES ('integrity-check', 0)")
+
+
+def test_a_file_touched_but_unchanged_is_not_reported_as_updated(tmp_path: Path) -> None:
+    folder = tmp_path / "stories"
+    folder.mkdir()
+    write(folder, "1_dddddddd01.txt", "Harbour news", "The ferry strike.")
+    library = StoryLibrary(folder, UTC)
+    library.rescan()
+    path = folder / "1_dddddddd01.txt"
+    info = path.stat()
+    os.utime(path, ns=(info.st_atime_ns, info.st_mtime_ns + 1_000_000_000))
+    version = library.version
+    assert not library.rescan().changed  # no alert for a copy that changed nothing
+    assert library.version == version  # cached pages stay
+    assert [s.title for s in library.search("ferry")] == ["Harbour news"]
