@@ -27,16 +27,20 @@ async def say(page: Page, text: str) -> None:
     await expect(page.locator("#text")).to_have_value("", timeout=WAIT)
 
 
-def last_bot_message(page: Page, containing: str) -> Locator:
-    return page.locator(".msg:not(.out)", has_text=containing).last
+async def reply_to(page: Page, text: str) -> Locator:
+    """Send ``text``; the bot's first message after it (earlier tests share the chat)."""
+    replies = page.locator(".msg:not(.out)")
+    before = await replies.count()
+    await say(page, text)
+    reply = replies.nth(before)
+    await expect(reply).to_be_visible(timeout=WAIT)
+    return reply
 
 
 async def test_latest_shows_cards_with_bold_titles_and_buttons_that_work(
         web: WebSandbox) -> None:
     page = await web.page()
-    await say(page, "/latest")
-    card = page.locator(".msg:not(.out)", has=page.locator(".kb-button")).last
-    await expect(card).to_be_visible(timeout=WAIT)
+    card = await reply_to(page, "/latest")
     titles = card.locator(".text strong").filter(has_text=re.compile(r"^\d+\. "))
     assert await titles.count() == 5  # one bold title a card, the newest first
     first_title = (await titles.nth(0).inner_text()).removeprefix("1. ")
@@ -58,9 +62,8 @@ async def test_latest_shows_cards_with_bold_titles_and_buttons_that_work(
 
 async def test_older_edits_the_message_in_place(web: WebSandbox) -> None:
     page = await web.page()
-    await say(page, "/latest")
-    card = page.locator(".msg:not(.out)", has=page.locator(".kb-button")).last
-    await expect(card).to_contain_text("1–5 of", timeout=WAIT)
+    card = await reply_to(page, "/latest")
+    await expect(card).to_contain_text("1–5 of")
     message_id = await card.get_attribute("data-id")
     count = await page.locator(".msg").count()
     await page.evaluate("document.querySelector('#messages').dataset.sameDocument = 'yes'")
@@ -83,23 +86,22 @@ async def test_a_story_title_with_markup_renders_as_text_and_runs_nothing(
     response = await page.request.get(web.url)
     assert response.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
     assert "'unsafe-inline'" not in CONTENT_SECURITY_POLICY
-    await say(page, "/latest")
-    title = page.locator(".msg:not(.out) .text strong", has_text="Mayor").last
+    card = await reply_to(page, "/latest")
+    title = card.locator(".text strong", has_text="Mayor")
     await expect(title).to_have_text(f"1. {HOSTILE_TITLE}", timeout=WAIT)
     messages = page.locator("#messages")
     assert await messages.locator("script").count() == 0
     assert await messages.locator("img").count() == 0
     assert await page.evaluate("typeof window.__injected") == "undefined"
     # The highlight's "<b>" is story text too: shown, not made bold.
-    await expect(page.locator(".msg .text", has_text="The <b>bridge</b> opened").last) \
-        .to_be_visible()
+    await expect(card.locator(".text")).to_contain_text("The <b>bridge</b> opened")
     await page.close()
 
 
 async def test_a_briefing_arrives_live_after_a_clock_jump(web: WebSandbox) -> None:
     page = await web.page()
-    await say(page, "/subscribe 08:00 UTC")
-    await expect(last_bot_message(page, "Next briefing")).to_be_visible(timeout=WAIT)
+    subscribed = await reply_to(page, "/subscribe 08:00 UTC")
+    await expect(subscribed).to_contain_text("Next briefing")
     due = await BotBriefingClock(web.sandbox.app).next_briefing(DEMO_USER_ID, None)
     assert due is not None
 
@@ -124,7 +126,7 @@ async def test_a_broadcast_progress_message_updates_live(web: WebSandbox) -> Non
                 await asyncio.sleep(0.05)
     page = await web.page()
     await page.evaluate("window.__sameDocument = true")
-    await say(page, "/broadcast The bridge opens on Monday")
+    await reply_to(page, "/broadcast The bridge opens on Monday")
     preview = page.locator(".msg:not(.out)",
                            has=page.get_by_role("button", name="Cancel")).last
     await expect(preview).to_be_visible(timeout=WAIT)
