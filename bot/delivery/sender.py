@@ -45,6 +45,7 @@ import contextlib
 import logging
 import math
 import os
+import time
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -143,6 +144,9 @@ class Sender:
         self.last_heartbeat: datetime | None = None
         self.stats: Counter[str] = Counter()
         self.sends: Counter[tuple[str, str]] = Counter()  # (kind, outcome) -> messages
+        # What a sent row holds its slot for besides its Bot API calls (its commit, its
+        # turn on the event loop; EWMA, seconds): slots are sized for it too.
+        self.row_overhead: float | None = None
 
     # -- driving ---------------------------------------------------------------------
 
@@ -300,16 +304,24 @@ class Sender:
         await self._signed_off()
 
     def inflight_target(self) -> int:
-        """How many sends to keep in flight: enough to reach the rate at the measured round
-        trip (Little's law, with headroom), at most ``delivery.concurrency``. With Telegram
-        100 ms away, 25/s needs about 6 and 1,000/s about 150; more would only hold claims
-        other workers could be sending."""
+        """How many sends to keep in flight: enough to reach the rate while each holds its
+        slot (Little's law, with headroom), at most ``delivery.concurrency``. A slot is held
+        for the measured round trip of the call and the row's measured overhead around it
+        (its commit above all). With Telegram 100 ms away, 25/s needs about 6 and 1,000/s
+        about 150 before overhead; more would only hold claims other workers could be
+        sending. (Sized on the round trip alone, a paid fan-out at 1,000/s kept about 45 of
+        its 160 slots on the wire and sent 500/s: ``benchmarks/fleet.py``'s paid scenario.)"""
         limiter = self._bot.rate_limiter
         rate = float(getattr(limiter, "sending_rate",  # with the paid budget in use
                              getattr(limiter, "rate", self._settings.rate_per_second)))
         latency = getattr(limiter, "bulk_latency", None) or _ASSUMED_LATENCY
-        wanted = math.ceil(rate * latency * 1.5) + 2
+        wanted = math.ceil(rate * (latency + (self.row_overhead or 0.0)) * 1.5) + 2
         return max(1, min(self._settings.concurrency, wanted))
+
+    def _note_overhead(self, seconds: float) -> None:
+        seconds = max(0.0, seconds)
+        self.row_overhead = seconds if self.row_overhead is None else (
+            0.8 * self.row_overhead + 0.2 * seconds)
 
     async def _signed_off(self) -> None:
         """A clean stop: rows this worker still holds may be settled by others at once."""
@@ -441,6 +453,8 @@ class Sender:
         dest = row.destination
         part = row.parts_sent
         migrated = False
+        began = time.monotonic()
+        calling = 0.0  # seconds in Bot API calls (waiting for budget included)
         paid = await self._sends_paid(row)
         while part < payload.part_count:
             if self._abandoning:  # shutting down: this part was not sent, nor started
@@ -448,6 +462,7 @@ class Sender:
                 await self._settle(row, "requeued", self._ledger.requeue, row.id, now, now,
                                    error="worker stopped before sending", token=token)
                 return
+            call_began = time.monotonic()
             try:
                 await self._request(payload, part, dest, paid=paid)
             except TelegramError as exc:
@@ -469,12 +484,14 @@ class Sender:
                 await self._settle(row, "failed", self._ledger.fail, row.id,
                                    f"internal error: {exc!r}", self._clock(), token=token)
                 return
+            calling += time.monotonic() - call_began
             part += 1
             done = part == payload.part_count
             await self._progress.part_sent(row.id, token, part, done, self._clock())
             self.stats["parts"] += 1
         self.stats["sent"] += 1
         self.sends[row.kind, "sent"] += 1
+        self._note_overhead(time.monotonic() - began - calling)
 
     async def _settle(self, row: Delivery, outcome: str,
                       change: Callable[..., Awaitable[bool]], *args: Any,

@@ -1,19 +1,34 @@
-"""Sends in flight follow the rate and the measured round trip; a fleet member's share of
-the rate can change; a bulk 429 is reported for the fleet to share."""
+"""Sends in flight follow the rate, the measured round trip and what a row spends around it
+(its commit); a fleet member's share of the rate can change; a bulk 429 is reported for
+the fleet to share."""
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from datetime import time
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from telegram.error import RetryAfter
 
 from bot.delivery import BULK, LaneRateLimiter, Sender
-from bot.storage import Database
+from bot.delivery.group_commit import ProgressCommitter
+from bot.sandbox import SandboxServer
+from bot.storage import (
+    Database,
+    DeliveryLedger,
+    Destination,
+    MessagePart,
+    MessagesPayload,
+    NewDelivery,
+    SubscriptionStore,
+)
 from tests.delivery.helpers import VirtualTime, fast_settings
+
+ONE = MessagesPayload((MessagePart("<b>Briefing</b> for you"),))
 
 
 async def _bulk(rl: LaneRateLimiter, vt: VirtualTime, chat: int, log: list[float],
@@ -96,3 +111,31 @@ async def test_sends_in_flight_follow_rate_and_round_trip(
     sender = Sender(db, bot, fast_settings(concurrency=cap))
     await db.close()
     assert sender.inflight_target() == min(cap, expected)
+
+
+async def test_a_rows_commit_counts_in_how_many_sends_are_kept_in_flight(
+        db: Database, clock: Any, sandbox: SandboxServer, make_bot: Any,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # Each sent row waits 50 ms for its commit, holding its slot: at 1,000/s the sender
+    # must keep about 1,000 x 50 ms more sends in flight than the round trip alone needs,
+    # or the commits, not the rate, would set the pace.
+    subs = SubscriptionStore(db)
+    items = []
+    for chat in range(9001, 9021):
+        sandbox.add_chat(chat, "private")
+        sub = await subs.subscribe(Destination(chat), "private", time(8), ZoneInfo("UTC"),
+                                   clock())
+        items.append(NewDelivery("digest", "2025-03-10", Destination(chat), ONE, sub.id))
+    await DeliveryLedger(db).add(items, clock())
+    commit = ProgressCommitter._commit
+
+    async def slow_commit(self: ProgressCommitter, *args: Any) -> None:
+        await asyncio.sleep(0.05)
+        await commit(self, *args)
+
+    monkeypatch.setattr(ProgressCommitter, "_commit", slow_commit)
+    sender = Sender(db, await make_bot(), fast_settings(concurrency=1000), clock=clock)
+    assert await sender.drain() == 20
+    assert sender.row_overhead is not None and sender.row_overhead >= 0.05
+    # the round trip to the local sandbox is a few ms: alone it asks for a few dozen
+    assert sender.inflight_target() >= 1000 * 0.05 * 1.5
