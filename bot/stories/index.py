@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import sqlite3
 import tempfile
 import threading
@@ -52,6 +53,8 @@ __all__ = [
     "Signature",
     "StoryIndex",
     "StoryIndexError",
+    "link_bytes",
+    "link_text",
     "signature_hash",
 ]
 
@@ -78,7 +81,7 @@ _SCHEMA = f"""
 CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE files (
     name TEXT PRIMARY KEY,
-    size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, mode INTEGER NOT NULL, link TEXT,
+    size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, mode INTEGER NOT NULL, link BLOB,
     error_line INTEGER, error TEXT,                -- why the current version is rejected
     key TEXT, id TEXT, seq TEXT, title TEXT,       -- the last good version, if any
     published TEXT, updated TEXT, updated_at INTEGER, body TEXT,
@@ -240,6 +243,7 @@ class StoryIndex:
         self._cache_lock = threading.Lock()
         # within one write transaction: the last shown version of files being removed
         self._leaving: dict[str, str] = {}
+        self._digest_change = [0, 0]  # (sum of hashes, files) added by this transaction
         try:
             self._open()
         except sqlite3.Error as error:
@@ -342,12 +346,16 @@ class StoryIndex:
         processes queue instead of failing half-way); rolled back on any error."""
         conn = self.connection()
         conn.execute("BEGIN IMMEDIATE")
+        self._digest_change = [0, 0]
         try:
             yield conn
+            self._add_digest(conn, *self._digest_change)
         except BaseException:
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
             raise
+        finally:
+            self._leaving.clear()
         conn.execute("COMMIT")
 
     # -- the folder's signature -------------------------------------------------------
@@ -409,7 +417,7 @@ class StoryIndex:
                                    "body FROM files WHERE name = ?", (name,)).fetchone()
                 self._leaving[name] = json.dumps(row, ensure_ascii=False)
         if old is not None:
-            delta -= signature_hash(name, (old[0], old[1], old[2], old[3]))
+            delta -= signature_hash(name, (old[0], old[1], old[2], link_text(old[3])))
             count -= 1
             if old[4] is not None:
                 touched.add(old[4])
@@ -418,7 +426,8 @@ class StoryIndex:
         else:
             delta += signature_hash(name, signature)
             count += 1
-            size, mtime, mode, link = signature
+            size, mtime, mode, target = signature
+            link = link_bytes(target)
             err_line, err = (error.line, error.message) if error is not None else (None, None)
             if parsed is not None:
                 conn.execute(
@@ -439,7 +448,8 @@ class StoryIndex:
                     "INSERT OR REPLACE INTO files (name, size, mtime_ns, mode, link, "
                     "error_line, error) VALUES (?, ?, ?, ?, ?, ?, ?)",
                     (name, size, mtime, mode, link, err_line, err))
-        self._add_digest(conn, delta, count)
+        self._digest_change[0] += delta  # written once, when the transaction commits
+        self._digest_change[1] += count
         return touched
 
     @staticmethod
@@ -749,11 +759,20 @@ def _matches(conn: sqlite3.Connection, expression: str, ranked: bool, offset: in
         (expression, limit, offset))]
 
 
-def _file_row(row: tuple[str, int, int, int, str | None, int | None, str | None, str | None]
+def _file_row(row: tuple[str, int, int, int, bytes | None, int | None, str | None, str | None]
               ) -> FileRow:
     name, size, mtime, mode, link, line, message, key = row
     error = StoryError(message, line or 1, name) if message is not None else None
-    return FileRow(name, (size, mtime, mode, link), error, key)
+    return FileRow(name, (size, mtime, mode, link_text(link)), error, key)
+
+
+def link_bytes(link: str | None) -> bytes | None:
+    """A link target as stored: the file system's bytes (a path need not be UTF-8)."""
+    return None if link is None else os.fsencode(link)
+
+
+def link_text(stored: bytes | str | None) -> str | None:
+    return None if stored is None else os.fsdecode(stored)
 
 
 def _remove_files(path: Path) -> None:

@@ -39,6 +39,8 @@ from bot.stories.index import (
     Signature,
     StoryIndex,
     StoryIndexError,
+    link_bytes,
+    link_text,
     signature_hash,
 )
 from bot.stories.model import Story
@@ -237,6 +239,21 @@ def _resolve_link(path: str, inside: str) -> tuple[str, os.stat_result]:
 
 
 
+_UNUSABLE = "the file name is not valid UTF-8"
+
+
+def _usable(name: str) -> bool:
+    """Whether a listed name is text (an undecodable byte arrives as a lone surrogate,
+    which neither a story id nor the index can hold)."""
+    if name.isascii():
+        return True
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 @contextlib.contextmanager
 def _index_errors() -> Iterator[None]:
     """SQLite's failures while writing (a full disk above all) as a
@@ -315,6 +332,7 @@ class StoryLibrary:
         self._reported: set[tuple[str, int, str]] = set()
         self._rejections: tuple[StoryError, ...] = ()
         self._count = 0
+        self._unusable: dict[str, StoryError] = {}  # names the index cannot hold
         self._scan_lock = threading.Lock()
 
     def close(self) -> None:
@@ -378,6 +396,8 @@ class StoryLibrary:
                     name = entry.name
                     if not name.endswith(".txt") or name[0] == ".":  # see is_story_file_name
                         continue
+                    if not _usable(name):
+                        return None
                     try:
                         if entry.is_symlink():
                             if inside is None:
@@ -481,7 +501,8 @@ class StoryLibrary:
         with self._scan_lock, _index_errors():
             after = self._watermark()
             inside = self._inside()
-            wanted = sorted({n for n in names if is_story_file_name(n) and os.sep not in n})
+            wanted = sorted({n for n in names if is_story_file_name(n) and os.sep not in n
+                             and _usable(n)})
             known = self.index.file_rows(wanted)
             changes: list[tuple[str, Signature | None, StoryError | None]] = []
             for name in wanted:
@@ -512,14 +533,18 @@ class StoryLibrary:
                      "error_line INTEGER, error TEXT)")
         conn.execute("DELETE FROM temp.listing")
         inside = self._inside()
+        unusable: dict[str, StoryError] = {}
 
         def rows() -> Iterator[tuple[object, ...]]:
             for entry in self._entries():
+                if not _usable(entry.name):
+                    unusable[entry.name] = StoryError(_UNUSABLE, 1, entry.name)
+                    continue
                 looked = self._look(entry.name, entry.path, entry.is_symlink(), inside)
                 if looked is None:
                     continue
                 (size, mtime, mode, link), error = looked
-                yield (entry.name, size, mtime, mode, link,
+                yield (entry.name, size, mtime, mode, link_bytes(link),
                        error.line if error else None, error.message if error else None)
 
         conn.execute("PRAGMA cache_size = -65536")  # 64 MB while writing many files
@@ -540,7 +565,7 @@ class StoryLibrary:
             if not batch:
                 break
             self._record([
-                (name, (size, mtime, mode, link),
+                (name, (size, mtime, mode, link_text(link)),
                  StoryError(message, line, name) if message is not None else None)
                 for name, size, mtime, mode, link, line, message in batch])
             last = batch[-1][0]
@@ -552,12 +577,14 @@ class StoryLibrary:
                 break
             self._record([(name, None, None) for name in gone])
         conn.execute("DELETE FROM temp.listing")
+        self._unusable = unusable
         conn.execute(f"PRAGMA cache_size = {CACHE_PAGES}")
 
     def _report(self, after: int) -> RescanReport:
         changes = self.index.changes(after)
         self._seen_change = changes.upto
-        rejections = tuple(self.index.rejections())
+        rejections = tuple(sorted([*self.index.rejections(), *self._unusable.values()],
+                                  key=lambda error: (error.path, error.line)))
         current = {(e.path, e.line, e.message) for e in rejections}
         fresh = tuple(e for e in rejections if (e.path, e.line, e.message) not in self._reported)
         self._reported = current

@@ -333,3 +333,20 @@ def test_a_rewrite_of_the_same_size_is_seen_by_its_modification_time(tmp_path: P
                     StoryLibrary(folder, UTC_ZONE, index_path=index)):  # and a rescan
         library.rescan()
         assert [s.title for s in library.stories] == ["Barge news"]
+
+
+def test_names_and_link_targets_that_are_not_utf8_do_not_stop_the_index(
+        tmp_path: Path) -> None:
+    folder = tmp_path / "stories"
+    folder.mkdir()
+    write(folder, "1_aaaaaaaa01.txt", "Good story")
+    latin1 = folder / os.fsdecode(b"caf\xe9.txt")  # Latin-1 bytes in the name
+    latin1.write_bytes((folder / "1_aaaaaaaa01.txt").read_bytes())
+    (folder / "linked.txt").symlink_to(latin1)
+    index = tmp_path / "index.sqlite3"
+    for _ in range(2):  # a first build, then a restart that finds the same
+        library = StoryLibrary(folder, UTC_ZONE, index_path=index)
+        library.rescan()
+        assert [e.line for e in library.rejections] == [1]
+        assert "UTF-8" in library.rejections[0].message
+        assert sorted(s.key for s in library.stories) == ["aaaaaaaa01", "linked"]
