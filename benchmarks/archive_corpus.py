@@ -30,7 +30,7 @@ import random
 import shutil
 import unicodedata
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -105,15 +105,16 @@ class QuerySet:
 class Corpus:
     """The vocabulary, its Zipf weights and the sentence pool for one seed."""
 
-    def __init__(self, seed: int) -> None:
+    def __init__(self, seed: int, *, vocabulary: int = VOCABULARY,
+                 pool: int = POOL_SENTENCES) -> None:
         self.seed = seed
         rng = random.Random(seed)
-        self.words = _vocabulary(rng, VOCABULARY)
-        weights = [1 / (rank + ZIPF_SHIFT) ** ZIPF_EXPONENT for rank in range(1, VOCABULARY + 1)]
+        self.words = _vocabulary(rng, vocabulary)
+        weights = [1 / (rank + ZIPF_SHIFT) ** ZIPF_EXPONENT for rank in range(1, vocabulary + 1)]
         self.cum_weights = list(itertools.accumulate(weights))
         total = self.cum_weights[-1]
         self.probability = [w / total for w in weights]
-        self.pool = [self._sentence(rng) for _ in range(POOL_SENTENCES)]
+        self.pool = [self._sentence(rng) for _ in range(pool)]
         self._shares: dict[str, float] | None = None
 
     def draw(self, rng: random.Random, count: int) -> list[str]:
@@ -275,7 +276,8 @@ def ensure_archive(folder: Path, corpus: Corpus, stories: int, *,
     manifest (with ``reused`` and ``write_s``)."""
     import time
 
-    wanted = {"stories": stories, "seed": corpus.seed, "version": GENERATOR_VERSION}
+    wanted = {"stories": stories, "seed": corpus.seed, "version": GENERATOR_VERSION,
+              "vocabulary": len(corpus.words), "pool": len(corpus.pool)}
     found = _manifest(folder)
     if found is not None and all(found.get(k) == v for k, v in wanted.items()):
         return {**found, "reused": True}
@@ -302,7 +304,3 @@ def ensure_archive(folder: Path, corpus: Corpus, stories: int, *,
 def remove_archive(folder: Path) -> None:
     """Delete a generated archive (its folder and everything in it)."""
     shutil.rmtree(folder, ignore_errors=True)
-
-
-def story_names(folder: Path) -> Sequence[str]:
-    return sorted(e.name for e in os.scandir(folder) if e.name.endswith(".txt"))
