@@ -709,11 +709,8 @@ class StoryIndex:
         assert in_title is not None
         elsewhere = f"({everything}) NOT ({in_title})"
         conn = self.connection()
-        total = _count(conn, everything, _COUNT_LIMIT + 1)
+        total = _count(conn, everything, max(RANK_LIMIT, _COUNT_LIMIT) + 1)
         ranked = total <= RANK_LIMIT
-        if ranked:
-            total = _count(conn, everything, RANK_LIMIT + 1)
-            ranked = total <= RANK_LIMIT
         more = total > _COUNT_LIMIT
         total = min(total, _COUNT_LIMIT)
         end = min(offset + limit, total)
