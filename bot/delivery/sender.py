@@ -77,6 +77,7 @@ _LOG = logging.getLogger(__name__)
 _PAYLOAD_CACHE = 1_000
 _FORGET_WORKERS = timedelta(days=7)
 _ASSUMED_LATENCY = 0.15  # seconds, until the first bulk sends are measured
+_SLOTS_PER_SEND = 2.5  # slots per message a second per second it is held (inflight_target)
 T = TypeVar("T")
 
 
@@ -305,17 +306,23 @@ class Sender:
 
     def inflight_target(self) -> int:
         """How many sends to keep in flight: enough to reach the rate while each holds its
-        slot (Little's law, with headroom), at most ``delivery.concurrency``. A slot is held
-        for the measured round trip of the call and the row's measured overhead around it
-        (its commit above all). With Telegram 100 ms away, 25/s needs about 6 and 1,000/s
-        about 150 before overhead; more would only hold claims other workers could be
-        sending. (Sized on the round trip alone, a paid fan-out at 1,000/s kept about 45 of
-        its 160 slots on the wire and sent 500/s: ``benchmarks/fleet.py``'s paid scenario.)"""
+        slot (Little's law), at most ``delivery.concurrency``. A slot is held for the
+        measured round trip ``L`` of the call and the row's measured overhead ``O`` around
+        it (its commit above all), and for more, because slots are refilled in batches: a
+        claim comes when half of the ``T`` slots are free, so about a quarter stand empty,
+        and its ``T/2`` rows then go through the budget at the rate, waiting ``T/(4 rate)``
+        on average. ``0.75 T = rate (L + O + T / (4 rate))`` gives ``T = 2 rate (L + O)``;
+        :data:`_SLOTS_PER_SEND` adds a quarter for jitter. With Telegram 100 ms away, 25/s
+        needs about 9 and 1,000/s about 300; more would only hold claims other workers could
+        be sending. (Sized on 1.5 round trips alone, a paid fan-out at 1,000/s kept about 45
+        of its 160 slots on the wire and sent 500/s: ``benchmarks/fleet.py``'s paid
+        scenario.)"""
         limiter = self._bot.rate_limiter
         rate = float(getattr(limiter, "sending_rate",  # with the paid budget in use
                              getattr(limiter, "rate", self._settings.rate_per_second)))
         latency = getattr(limiter, "bulk_latency", None) or _ASSUMED_LATENCY
-        wanted = math.ceil(rate * (latency + (self.row_overhead or 0.0)) * 1.5) + 2
+        held = latency + (self.row_overhead or 0.0)
+        wanted = math.ceil(rate * held * _SLOTS_PER_SEND) + 2
         return max(1, min(self._settings.concurrency, wanted))
 
     def _note_overhead(self, seconds: float) -> None:

@@ -5,6 +5,7 @@ the fleet to share."""
 from __future__ import annotations
 
 import asyncio
+import math
 from dataclasses import dataclass
 from datetime import time
 from pathlib import Path
@@ -97,10 +98,10 @@ class _Bot:
 
 
 @pytest.mark.parametrize(("rate", "latency", "cap", "expected"), [
-    (25.0, 0.1, 200, 6),  # a few: more would only hold claims
-    (1000.0, 0.15, 200, 227),  # the cap decides
-    (1000.0, 0.1, 500, 152),  # enough for 1,000/s 100 ms away
-    (1000.0, None, 500, 227),  # before a measurement: assume 150 ms
+    (25.0, 0.1, 200, 9),  # a few: more would only hold claims
+    (1000.0, 0.15, 200, 377),  # the cap decides
+    (1000.0, 0.1, 500, 252),  # enough for 1,000/s 100 ms away, slots refilled in batches
+    (1000.0, None, 500, 377),  # before a measurement: assume 150 ms
     (28.0, 0.5, 4, 4),
 ])
 async def test_sends_in_flight_follow_rate_and_round_trip(
@@ -134,8 +135,10 @@ async def test_a_rows_commit_counts_in_how_many_sends_are_kept_in_flight(
         await commit(self, *args)
 
     monkeypatch.setattr(ProgressCommitter, "_commit", slow_commit)
-    sender = Sender(db, await make_bot(), fast_settings(concurrency=1000), clock=clock)
+    bot = await make_bot()
+    sender = Sender(db, bot, fast_settings(concurrency=1000), clock=clock)
     assert await sender.drain() == 20
     assert sender.row_overhead is not None and sender.row_overhead >= 0.05
     # the round trip to the local sandbox is a few ms: alone it asks for a few dozen
-    assert sender.inflight_target() >= 1000 * 0.05 * 1.5
+    round_trip = bot.rate_limiter.bulk_latency
+    assert sender.inflight_target() >= min(1000, math.ceil(1000 * (round_trip + 0.05) * 2.5))
