@@ -17,9 +17,8 @@ import logging
 import os
 import threading
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 # The watcher under watchfiles.awatch, used directly to know when the watch is in place
 # and to wait in a thread of our own (arguments: paths, debug, force_polling,
@@ -32,9 +31,10 @@ __all__ = ["DEBOUNCE_MS", "StoryWatcher"]
 
 _LOG = logging.getLogger(__name__)
 
-DEBOUNCE_MS: Final = 300
+DEBOUNCE_MS: Final = 500
 """Longest time changes are grouped before they are handed on."""
-_STEP_MS: Final = 50  # a batch ends after this long without a further change
+_STEP_MS: Final = 200  # a batch ends after this long without a further change; also how
+# often the waiting thread wakes to look at the stop flag (idle CPU stays near nothing)
 _RETRY_SECONDS: Final = 30.0  # after the watch failed (folder gone, too many watches)
 
 
@@ -51,7 +51,6 @@ class StoryWatcher:
         self._debounce_ms = debounce_ms
         self._stop = threading.Event()
         self._task: asyncio.Task[None] | None = None
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="story-watch")
         self.ready = asyncio.Event()
         """Set once the watch is in place: every change after this is seen."""
 
@@ -64,7 +63,6 @@ class StoryWatcher:
         if task is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        self._thread.shutdown(wait=True)
 
     async def _run(self) -> None:
         while not self._stop.is_set():
@@ -74,17 +72,15 @@ class StoryWatcher:
                 _LOG.warning("watching the story folder %s failed (%s); the periodic "
                              "rescan still runs, watching again in %.0f s", self.folder,
                              error, _RETRY_SECONDS)
-                await asyncio.get_running_loop().run_in_executor(
-                    self._thread, self._stop.wait, _RETRY_SECONDS)
+                await _in_daemon_thread(self._stop.wait, _RETRY_SECONDS)
 
     async def _watch(self) -> None:
-        loop = asyncio.get_running_loop()
         with RustNotify([self._directory], False, False, 300, False, False) as watcher:
             self.ready.set()
             _LOG.info("watching story folder %s for changes", self.folder)
             while True:
-                raw = await loop.run_in_executor(
-                    self._thread, watcher.watch, self._debounce_ms, _STEP_MS, 0, self._stop)
+                raw = await _in_daemon_thread(watcher.watch, self._debounce_ms, _STEP_MS, 0,
+                                              self._stop)
                 if raw == "stop":
                     return
                 if isinstance(raw, str):  # "timeout" or "signal": wait again
@@ -97,3 +93,30 @@ class StoryWatcher:
                         await self._on_change(names)
                     except Exception:
                         _LOG.exception("handling changed story files failed")
+
+
+def _in_daemon_thread(function: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
+    """``function(*args)`` in a daemon thread of its own: a bot that ends without stopping
+    the watcher (a failed start) must not hang at exit waiting for it, as it would for a
+    thread of an executor."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[Any] = loop.create_future()
+
+    def settle(result: Any, error: BaseException | None) -> None:
+        if future.done():  # cancelled meanwhile
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)
+
+    def run() -> None:
+        try:
+            result = function(*args)
+        except BaseException as error:  # handed to the waiting task
+            loop.call_soon_threadsafe(settle, None, error)
+        else:
+            loop.call_soon_threadsafe(settle, result, None)
+
+    threading.Thread(target=run, name="story-watch", daemon=True).start()
+    return future

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -72,3 +74,23 @@ async def test_a_folder_that_cannot_be_watched_is_retried_not_fatal(tmp_path: Pa
     await asyncio.sleep(0)  # the first attempt fails at once, inside the task
     await watcher.stop()  # and stopping does not wait out the retry delay
     assert calls == [] and not watcher.ready.is_set()
+
+
+_NEVER_STOPPED = """
+import asyncio, sys
+from pathlib import Path
+from bot.stories.watch import StoryWatcher
+async def main():
+    async def on_change(names): pass
+    watcher = StoryWatcher(Path(sys.argv[1]), on_change)
+    watcher.start()
+    await watcher.ready.wait()
+    raise SystemExit(3)  # a start that fails after the watch began: nobody stops it
+asyncio.run(main())
+"""
+
+
+def test_a_process_whose_watcher_was_never_stopped_still_exits(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-c", _NEVER_STOPPED, str(tmp_path)],
+                          cwd=Path(__file__).resolve().parents[2], timeout=30, check=False)
+    assert done.returncode == 3
