@@ -677,6 +677,7 @@ async def _paid_run(ctx: Context, name: str, *, sqlite: bool, roles: dict[str, i
             await asyncio.gather(*(wait_healthy(c, u, 90) for c, u in
                                    zip(fleet.processes, fleet.health_urls, strict=True)))
             client = current.sandbox.client
+            server_cpu = current.sandbox.child.cpu_seconds() or 0.0
             post = await client.user_message(f"/broadcast paid {PAID_TEXT}", user_id=ADMIN_ID)
             panel, send = await _send_button(current.sandbox, args.timeout)
             arrivals = await current.follow_afresh()  # from the press on
@@ -700,7 +701,9 @@ async def _paid_run(ctx: Context, name: str, *, sqlite: bool, roles: dict[str, i
                 "press_answer": (answer or {}).get("answer"),
                 "preview_update_id": post["update_id"],
                 **_latest_figures(readers, latencies, reader_errors),
-                **fleet.figures(), "load_average_1m_after_bot": _load()})
+                **fleet.figures(), "load_average_1m_after_bot": _load(),
+                "sandbox_cpu_s": rnd((current.sandbox.child.cpu_seconds() or 0.0)
+                                     - server_cpu, 1)})
             await fleet.stop()  # the baseline has the machine to itself, as the bot had
             baseline = await _paid_baseline(ctx, current, name, arrivals.sample)
             result["baseline"] = baseline
@@ -833,6 +836,7 @@ async def _paid_baseline(ctx: Context, current: Stage, name: str,
         "rate": BASELINE_RATE, "inflight": BASELINE_INFLIGHT,
         "http_client": ctx.args.baseline_http_client}), encoding="utf-8")
     arrivals = await current.follow_afresh()
+    server_cpu = current.sandbox.child.cpu_seconds() or 0.0
     child = Child(f"baseline ({name})", ctx.logs / f"{name}-baseline.log")
     began_load = _load()
     try:
@@ -853,6 +857,8 @@ async def _paid_baseline(ctx: Context, current: Stage, name: str,
             **arrivals.in_flight(), "client_retries_after_429": done.get("retries"),
             "errors": done.get("errors"),
             "first_error": done.get("first_error"), "cpu_s": rnd(cpu, 1),
+            "sandbox_cpu_s": rnd((current.sandbox.child.cpu_seconds() or 0.0) - server_cpu,
+                                 1),
             "load_average_1m_at_start": began_load, "load_average_1m_at_end": _load()}
 
 
