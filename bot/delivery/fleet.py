@@ -2,12 +2,12 @@
 
 Telegram's limits belong to the bot token, not to a process. Each live delivery worker
 (``workers`` rows of role ``all``/``delivery`` with a fresh heartbeat) takes an equal
-share of ``delivery.rate_per_second``; a 429 on a bulk send seen by any of them is written
-to the ``fleet_state`` row, which every worker reads once a second and obeys by pausing
-its own bulk sending; and claims keep the per-chat and per-group limits across processes
-(:class:`~bot.storage.ledger.ChatSpacing`). Readers' replies keep their priority inside
-each process; a 429 on a reply delays that chat only and is not shared. No new server:
-the database the fleet already shares is the only coordinator.
+share of ``delivery.rate_per_second`` (:func:`fleet_share`); a 429 on a bulk send seen by
+any of them is written to the ``fleet_state`` row, which every worker reads once a second
+and obeys by pausing its own bulk sending; and claims keep the per-chat and per-group
+limits across processes (:class:`~bot.storage.ledger.ChatSpacing`). Readers' replies keep
+their priority inside each process; a 429 on a reply delays that chat only and is not
+shared. No new server: the database the fleet already shares is the only coordinator.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -24,10 +25,25 @@ from bot.storage.database import Database
 from bot.storage.fleet_state import FleetState
 from bot.storage.retry import DatabaseRetry, describe
 
-__all__ = ["FleetBudget"]
+__all__ = ["FleetBudget", "fleet_share"]
 
 _LOG = logging.getLogger(__name__)
 POLL_SECONDS = 1.0
+
+
+def fleet_share(rate: float, workers: int) -> float:
+    """One worker's share of ``rate`` messages a second among ``workers``.
+
+    Each worker's bucket may start a one-second window with a whole token, so N workers at
+    ``rate / N`` each can put N × ⌈rate / N⌉ calls into one second: three at 28/s make 30,
+    Telegram's cap exactly, and the network's jitter then draws a 429. Among several
+    workers a share is therefore rounded down to whole messages a second (28/s over three:
+    9 each, 27 together), giving up less than one message a second per worker.
+    """
+    share = rate / workers
+    if workers == 1 or share < 1.0:
+        return share
+    return float(math.floor(share))
 
 
 class FleetBudget:
@@ -56,7 +72,7 @@ class FleetBudget:
             _LOG.info("%d delivery workers share %g messages/s", workers,
                       self._settings.rate_per_second)
             self.workers = workers
-        share = self._settings.rate_per_second / workers
+        share = fleet_share(self._settings.rate_per_second, workers)
         if abs(share - self._limiter.rate) > 1e-9:
             self._limiter.set_rate(share)
         if until is not None and until > now:

@@ -3,14 +3,17 @@ per-chat / per-group spacing across processes."""
 
 from __future__ import annotations
 
+import math
 import time
 from datetime import timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bot.config import DeliverySettings
 from bot.delivery import LaneRateLimiter
-from bot.delivery.fleet import FleetBudget
+from bot.delivery.fleet import FleetBudget, fleet_share
 from bot.storage import (
     Database,
     DeliveryLedger,
@@ -50,6 +53,24 @@ async def test_each_live_delivery_worker_takes_its_share_and_a_pause_reaches_all
     await here.shared()  # the pause is written
     await there.refresh()
     assert theirs.bulk_paused_until - time.monotonic() == pytest.approx(5.0, abs=0.5)
+
+
+@given(rate=st.floats(1.0, 30.0), workers=st.integers(2, 12))
+def test_a_fleets_shares_never_fill_a_second_beyond_the_rate_and_one_message(
+        rate: float, workers: int) -> None:
+    """Each worker may start a second with a whole token: the most calls the fleet can put
+    into one second is workers × ⌈share⌉, which must leave Telegram's cap (the configured
+    rate is set below it) a message of room for the network's jitter."""
+    share = fleet_share(rate, workers)
+    assert 0 < share <= rate / workers
+    if share >= 1:
+        assert workers * math.ceil(share) <= rate + 1e-9
+        assert workers * share > rate - workers  # gives up less than 1/s per worker
+
+
+def test_three_workers_at_28_per_second_cannot_reach_telegrams_30() -> None:
+    assert fleet_share(28.0, 1) == 28.0
+    assert fleet_share(28.0, 3) == 9.0  # 27 together; at 28/3 a second could hold 30
 
 
 async def test_a_chat_gets_one_message_at_a_time_across_the_fleet(
