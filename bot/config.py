@@ -155,7 +155,9 @@ class DeliverySettings:
     backoff_max_seconds: float = 60.0
     resend_uncertain: bool = True
     scan_seconds: float = 60.0
-    concurrency: int = 200  # the cap; the sender adapts below it (Sender.inflight_target)
+    # The cap; the sender adapts below it (Sender.inflight_target): 1,000/s at 150 ms
+    # (paid broadcasts with Telegram far away) needs about 400.
+    concurrency: int = 400
     progress_interval_seconds: float = 5.0
     lease_seconds: float = 30.0
     give_up_seconds: float = 300.0

@@ -185,7 +185,7 @@ def test_just_outside_each_range_is_refused(key: str) -> None:
         ("delivery: {rate_per_second: 1e9}",
          "delivery.rate_per_second: must be a number, e.g. 25, got '1e9'"),
         ("delivery: {concurrency: 1e3}",
-         "delivery.concurrency: must be a whole number, e.g. 200, got '1e3'"),
+         "delivery.concurrency: must be a whole number, e.g. 400, got '1e3'"),
         ("delivery: {max_attempts: true}",
          "delivery.max_attempts: must be a whole number, e.g. 5, got True"),
         ("delivery: {lease_seconds: 0}",

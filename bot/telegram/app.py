@@ -227,7 +227,7 @@ def build_application(settings: Settings, token: str, *,
         .post_stop(post_stop)
         .post_shutdown(post_shutdown)
     )
-    use_http_client(builder, settings.telegram.http_client)
+    use_http_client(builder, settings.telegram.http_client, settings.delivery.concurrency)
     app: BotApplication = builder.build()
     app.bot_data.services = services
     _register_reader_handlers(app)

@@ -266,14 +266,21 @@ def watch_of(bot: Bot) -> RequestWatch | None:
     return request.watch if isinstance(request, _Watched) else None
 
 
+#: Connections beyond the bulk sends in flight: readers' replies, edits, answers.
+REPLY_CONNECTIONS = 64
+
+
 def use_http_client(builder: ApplicationBuilder[Any, Any, Any, Any, Any, Any],
-                    client: HttpClient) -> None:
+                    client: HttpClient, bulk_in_flight: int = 256) -> None:
     """Give ``builder`` the chosen request objects: one for calls, one for getUpdates, both
-    reporting to one :class:`RequestWatch`."""
+    reporting to one :class:`RequestWatch`. The calls' pool holds ``bulk_in_flight`` bulk
+    sends (``delivery.concurrency``) and the replies beside them, so neither waits for a
+    connection (a wait past ``pool_timeout`` would fail the call)."""
     watch = RequestWatch()
+    pool = bulk_in_flight + REPLY_CONNECTIONS
     if client == "httpx":
-        builder.request(HttpxRequest(connection_pool_size=256, watch=watch))
+        builder.request(HttpxRequest(connection_pool_size=pool, watch=watch))
         builder.get_updates_request(HttpxRequest(connection_pool_size=1, watch=watch))
         return
-    builder.request(AiohttpRequest(connection_pool_size=256, watch=watch))
+    builder.request(AiohttpRequest(connection_pool_size=pool, watch=watch))
     builder.get_updates_request(AiohttpRequest(connection_pool_size=1, watch=watch))

@@ -17,9 +17,10 @@ from aiohttp import BodyPartReader, web
 from aiohttp.test_utils import TestServer
 from telegram import Bot
 from telegram.error import NetworkError, TimedOut
+from telegram.ext import ApplicationBuilder
 
 from bot.delivery.outcome import Action, classify
-from bot.telegram.transport import AiohttpRequest, _without
+from bot.telegram.transport import REPLY_CONNECTIONS, AiohttpRequest, _without, use_http_client
 
 TOKEN = "123456:SECRET-token-value"
 _CHAT = {"id": 42, "type": "private"}
@@ -31,6 +32,8 @@ class FakeBotApi:
     def __init__(self) -> None:
         self.received: list[dict[str, Any]] = []
         self.delay = 0.0
+        self.answering = 0
+        self.most_answering = 0  # calls being answered at once, at most
 
     async def handle(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
@@ -46,7 +49,12 @@ class FakeBotApi:
             form = dict(await request.post())
         self.received.append({"method": method, "form": form,
                               "agent": request.headers.get("User-Agent", "")})
-        await asyncio.sleep(self.delay)
+        self.answering += 1
+        self.most_answering = max(self.most_answering, self.answering)
+        try:
+            await asyncio.sleep(self.delay)
+        finally:
+            self.answering -= 1
         if method == "getMe":
             result: Any = {"id": 1, "is_bot": True, "first_name": "B", "username": "b_bot"}
         else:
@@ -195,3 +203,20 @@ async def test_the_proxy_named_by_the_environment_is_used_unless_bypassed(
 async def test_an_unopened_transport_says_so() -> None:
     with pytest.raises(RuntimeError, match="not initialized"):
         await AiohttpRequest().do_request("http://127.0.0.1:1/bot/getMe", "POST")
+
+
+async def test_the_pool_holds_every_bulk_send_in_flight_and_replies_beside_them(
+        api: tuple[FakeBotApi, str]) -> None:
+    """``delivery.concurrency`` sends in flight (400 for a paid broadcast far from Telegram)
+    plus readers' replies are all on the wire at once, none queued for a connection."""
+    fake, base_url = api
+    builder = ApplicationBuilder().token(TOKEN).base_url(base_url)
+    use_http_client(builder, "aiohttp", bulk_in_flight=400)  # httpx: the same pool size
+    application = builder.build()
+    fake.delay = 2.0  # long enough for every call to be sent before the first answer
+    async with application.bot as bot:
+        calls = 400 + REPLY_CONNECTIONS
+        sent = await asyncio.gather(*(bot.send_message(42, f"m{n}") for n in range(calls)),
+                                    return_exceptions=True)
+    assert [s for s in sent if isinstance(s, BaseException)] == []
+    assert fake.most_answering == calls
