@@ -289,7 +289,8 @@ async def test_a_long_scan_hands_briefings_to_the_sender_as_each_batch_commits(
             seen.append((len(await ledger.rows(kind="digest")), finished))
 
     watcher = asyncio.ensure_future(sender())
-    scan = DueScan(db, LibraryDigestBuilder(library, ALWAYS), ALWAYS, on_created=woken.set)
+    scan = DueScan(db, LibraryDigestBuilder(library, ALWAYS), ALWAYS, batch_size=100,
+                   on_created=woken.set)  # three batches
     clock.set(datetime(2025, 3, 10, 8, 0, tzinfo=UTC))
     report = await scan.run(clock())
     scan_finished = True
