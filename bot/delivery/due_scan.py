@@ -29,6 +29,7 @@ from bot.delivery.digest import DigestBuilder
 from bot.storage.database import Database
 from bot.storage.ledger import DeliveryLedger, NewDelivery
 from bot.storage.schedule import first_due_after, latest_due_at_or_before, local_date_of
+from bot.storage.schema import may_be_due
 from bot.storage.subscriptions import Subscription, subscription_from_row
 
 __all__ = ["DIGEST", "DueScan", "ScanReport"]
@@ -118,8 +119,7 @@ class DueScan:
 
     def _due(self, now: datetime) -> Select[Any]:
         t = self._db.tables.subscriptions
-        return select(t).where(t.c.next_due_at <= now, t.c.active.is_(True),
-                               t.c.paused.is_(False), t.c.mode == "daily")
+        return select(t).where(t.c.next_due_at <= now, may_be_due(t))
 
     async def _read_chunks(self, now: datetime) -> AsyncIterator[tuple[datetime | None,
                                                                          list[str]]]:

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.errors import StorageError
 from bot.storage.columns import UtcDateTime
-from bot.storage.schema import NAMING, SCHEMA_VERSION, build_metadata
+from bot.storage.schema import DUE_INDEX, NAMING, SCHEMA_VERSION, build_metadata
 
 __all__ = ["MIGRATIONS", "Migration", "current_version", "upgrade"]
 
@@ -84,6 +84,11 @@ def _v6(conn: Connection) -> None:
         conn.execute(text(f"ALTER TABLE known_stories ADD COLUMN {column} VARCHAR(32)"))
 
 
+def _v7(conn: Connection) -> None:
+    [due] = [i for i in build_metadata().tables["subscriptions"].indexes if i.name == DUE_INDEX]
+    due.create(conn, checkfirst=True)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "subscriptions, ledger, payloads", _v1),
     Migration(2, "broadcasts", _v2),
@@ -91,6 +96,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(4, "chat preferences (a reader's time zone without a subscription)", _v4),
     Migration(5, "the fleet's shared flood state", _v5),
     Migration(6, "digests of each alerted story's title, highlights and text", _v6),
+    Migration(7, "the due scan's own index", _v7),
 )
 
 

@@ -19,6 +19,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    ColumnElement,
     Date,
     ForeignKey,
     Index,
@@ -28,6 +29,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    and_,
     false,
     text,
     true,
@@ -36,11 +38,13 @@ from sqlalchemy import (
 from bot.storage.columns import IdInteger, UtcDateTime
 
 __all__ = [
+    "DUE_INDEX",
     "SCHEMA_VERSION",
     "build_metadata",
 ]
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
+DUE_INDEX = "ix_subscriptions_due"
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -48,6 +52,13 @@ NAMING = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+def may_be_due(subscriptions: Table) -> ColumnElement[bool]:
+    """The subscriptions the due scan may brief: its query's condition and, written the
+    same way, its index's, so both databases see that the index holds every answer."""
+    t = subscriptions
+    return and_(t.c.active.is_(True), t.c.paused.is_(False), t.c.mode == "daily")
 
 
 def build_metadata() -> MetaData:
@@ -90,6 +101,12 @@ def build_metadata() -> MetaData:
         Index(None, "next_due_at"),
         Index(None, "mode", "active"),
     )
+    subscriptions = md.tables["subscriptions"]
+    # The due scan's own index (version 7): exactly the rows it may brief, in the order it
+    # takes them. Without it PostgreSQL, with statistics older than a bulk import, chose
+    # the (mode, active) index and read a million rows for each batch of 500.
+    due = may_be_due(subscriptions)
+    Index(DUE_INDEX, subscriptions.c.next_due_at, postgresql_where=due, sqlite_where=due)
 
     Table(
         "payloads",
