@@ -53,7 +53,8 @@ FROM unnest(CAST(:ids AS BIGINT[]), CAST(:read AS TIMESTAMPTZ[]),
 WHERE s.id = v.id AND s.next_due_at = v.read
 RETURNING s.id
 """)
-_CUSTOM_PLANS = text("SET LOCAL plan_cache_mode = force_custom_plan")
+_BATCH_PLANNING = (text("SET LOCAL plan_cache_mode = force_custom_plan"),
+                   text("SET LOCAL enable_bitmapscan = off"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,8 +159,12 @@ class DueScan:
                 # After five runs PostgreSQL may switch a prepared statement to a generic
                 # plan, blind to how many rows are due or how few the arrays hold: a whole
                 # table's scan (40 ms instead of 3 ms a batch at 200,000 subscriptions).
-                # Each batch is planned for its own values.
-                await conn.execute(_CUSTOM_PLANS)
+                # Each batch is planned for its own values. And statistics older than a
+                # bulk import make a bitmap scan of every due row, then a sort, look
+                # cheaper than reading the due index in order up to the batch's size
+                # (0.8 s instead of milliseconds a batch at 1,000,000): not that.
+                for setting in _BATCH_PLANNING:
+                    await conn.execute(setting)
                 # Oldest first, ties in index order: ordering by id as well would sort
                 # every due row for each batch of a million.
                 rows = (await conn.execute(
