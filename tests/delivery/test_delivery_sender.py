@@ -214,8 +214,10 @@ async def test_flood_storm_pauses_bulk_and_everything_arrives(
     for flood in floods:
         assert flood.finished is not None
         retry = int(re.findall(r"\d+", flood.description or "1")[-1])
+        # A call already granted when the 429 came back may still reach the server a
+        # little later on a loaded machine: the window starts 0.3 s after the answer.
         during = [c for c in calls
-                  if flood.finished + 0.05 < c.started < flood.finished + retry - 0.05]
+                  if flood.finished + 0.3 < c.started < flood.finished + retry - 0.05]
         assert during == [], "a call was made before retry_after had passed"
     assert limiter.retries >= 1
 
