@@ -299,7 +299,7 @@ def nearly_usual_story(draw: st.DrawFn) -> str:
     return draw(st.sampled_from(["\n", "\r\n"])).join(lines) + draw(st.sampled_from(["", "\n"]))
 
 
-@settings(max_examples=1000, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(nearly_usual_story() | untidy_story().map(lambda case: case[0]))
 def test_the_fast_path_reads_exactly_what_the_rules_read(text: str) -> None:
     """Stories in the usual layout skip the line-by-line rules; whenever the fast path
