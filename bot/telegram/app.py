@@ -201,6 +201,7 @@ def build_application(settings: Settings, token: str, *,
             await services.engine.sender.stop()
 
     async def post_shutdown(app: BotApplication) -> None:
+        services.search_pool.close()
         if monitor is not None:
             await monitor.stop()
         if services.database is not None:

@@ -21,6 +21,7 @@ from bot.storage.database import Database
 from bot.storage.subscriptions import Destination, SubscriptionStore
 from bot.stories.library import StoryLibrary
 from bot.stories.model import Story
+from bot.telegram.search_pool import SearchPool
 from bot.telegram.throttle import UserThrottle
 
 if TYPE_CHECKING:
@@ -95,6 +96,7 @@ class BotServices:
     library: StoryLibrary
     throttle: UserThrottle
     searches: SearchSessions = field(default_factory=SearchSessions)
+    search_pool: SearchPool = field(default_factory=SearchPool)  # slow searches queue here
     status: ProcessStatus = field(default_factory=ProcessStatus)
     role: str = "all"  # all | updates | delivery (bot/telegram/app.py)
     clock: Callable[[], datetime] = _utc_now

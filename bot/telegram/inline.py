@@ -52,7 +52,7 @@ async def on_inline_query(update: Update, context: BotContext) -> None:
         return
     library = services.library
     if words:
-        hits = await asyncio.to_thread(library.search_page, words, start, INLINE_PAGE)
+        hits = await services.search_pool.run(library.search_page, words, start, INLINE_PAGE)
         page, total = list(hits.stories), hits.total
     else:
         page, total = await asyncio.to_thread(library.latest, start, INLINE_PAGE), \

@@ -181,16 +181,16 @@ async def _latest_page(context: BotContext, message: Message, start: int,
 
 async def _search_page(context: BotContext, message: Message, query: str, session: str,
                        page_number: int) -> tuple[str, InlineKeyboardMarkup] | None:
-    library = context.services.library
-    hits = await asyncio.to_thread(library.search_page, query, page_number * SEARCH_PAGE,
-                                   SEARCH_PAGE)
+    library, searching = context.services.library, context.services.search_pool
+    hits = await searching.run(library.search_page, query, page_number * SEARCH_PAGE,
+                               SEARCH_PAGE)
     if not hits.total:
         return None
     pages = (hits.total + SEARCH_PAGE - 1) // SEARCH_PAGE
     if page_number >= pages:  # the results shrank since this page was shown
         page_number = pages - 1
-        hits = await asyncio.to_thread(library.search_page, query,
-                                       page_number * SEARCH_PAGE, SEARCH_PAGE)
+        hits = await searching.run(library.search_page, query,
+                                   page_number * SEARCH_PAGE, SEARCH_PAGE)
     page = hits.stories
     footer = f"Page {page_number + 1} of {pages}" if pages > 1 else ""
     found = f"More than {hits.total}" if hits.more else str(hits.total)
